@@ -1,0 +1,68 @@
+// Shared values, with their units in the name or the expression.
+// Kept here (not in index.ts) so that any module may import them without cycles.
+
+export const millisecond = 1;
+export const second = 1000 * millisecond;
+
+/** UDP port the rendezvous server listens on by default. */
+export const DEFAULT_PORT = 39738;
+
+/** Protocol versions this build speaks; the first is the one it sends. */
+export const PROTOCOL_VERSION = 1;
+export const SUPPORTED_VERSIONS = [PROTOCOL_VERSION] as const;
+
+/** Largest datagram we send or accept (bytes of UDP payload). Path-MTU safe. */
+export const MAX_PACKET_BYTES = 1200;
+/** Largest chunk of chat data carried in one Message. */
+export const MAX_CHUNK_BYTES = 1000;
+
+/** Names: 1–32 characters, letters, digits, '.', '_' and '-', starting with a letter or digit. */
+export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$/;
+export const MAX_LOCAL_ADDRESSES = 8;
+export const INSTANCE_BYTES = 16;
+export const TOKEN_BYTES = 16;
+
+// ---- server ----
+/** A registration lives this long without a refresh. */
+export const REGISTRATION_TTL = 45 * second;
+/** Clients refresh this often: under the 30 s idle timeout of common NATs. */
+export const KEEPALIVE_INTERVAL = 10 * second;
+/** Registry size cap (names). */
+export const DEFAULT_MAX_CLIENTS = 100_000;
+/** Introductions (token per pair) are remembered this long, so retried requests reuse the token. */
+export const INTRODUCTION_TTL = 20 * second;
+export const MAX_INTRODUCTIONS = 100_000;
+/** Per source IP: requests per second allowed, and burst. */
+export const RATE_PER_IP_PER_SECOND = 50;
+export const RATE_BURST_PER_IP = 100;
+export const MAX_RATE_BUCKETS = 100_000;
+/** How often the server sweeps expired state. */
+export const SWEEP_INTERVAL = 1 * second;
+
+// ---- client ----
+/** First retransmission timeout of a request to the server; doubles up to the max. */
+export const REQUEST_RTO_INITIAL = 250 * millisecond;
+export const REQUEST_RTO_MAX = 2 * second;
+/** Give up registering after this long without any answer. */
+export const REGISTER_TIMEOUT = 10 * second;
+/** Ask again for an unknown peer after this long (jittered 1–2 s). */
+export const UNKNOWN_RETRY_MIN = 1 * second;
+export const UNKNOWN_RETRY_MAX = 2 * second;
+/** Default budget for finding and connecting to the peer (the --timeout flag). */
+export const DEFAULT_CONNECT_TIMEOUT = 30 * second;
+/** While punching: interval between probe rounds to all candidates. */
+export const PROBE_INTERVAL = 100 * millisecond;
+/** While punching, the initiator re-asks the server (the peer may have missed its Initiate). */
+export const REINTRODUCE_INTERVAL = 2 * second;
+/** One punching attempt (one token) gives up after this long. */
+export const PUNCH_TIMEOUT = 15 * second;
+/** Connected: probe the peer this often (keeps NAT mappings open, measures RTT). */
+export const PEER_KEEPALIVE_INTERVAL = 10 * second;
+/** Connected: declare the peer gone after this long without any packet from it. */
+export const PEER_TIMEOUT = 35 * second;
+/** Reliable chat: retransmission timeout bounds and in-flight window (chunks). */
+export const MESSAGE_RTO_MIN = 200 * millisecond;
+export const MESSAGE_RTO_MAX = 3 * second;
+export const MESSAGE_WINDOW = 64;
+/** On stdin EOF, wait at most this long for the peer to acknowledge what was sent. */
+export const DRAIN_TIMEOUT = 10 * second;
