@@ -1,0 +1,57 @@
+#!/usr/bin/env bun
+// hp-server: the rendezvous server. Parses flags and runs the library.
+import { cac } from "cac";
+import { DEFAULT_MAX_CLIENTS, DEFAULT_PORT } from "../constants.ts";
+import { createLogger, type LogFormat } from "../log.ts";
+import { startServer } from "../server/udp-server.ts";
+import { VERSION } from "../version.ts";
+import { formatAddr } from "../net/address.ts";
+import { fail, intOption } from "./common.ts";
+
+const cli = cac("hp-server");
+cli
+  .command("", "Run the rendezvous server (UDP)")
+  .option("--host <host>", "Address to bind (default: all interfaces, IPv4 and IPv6)")
+  .option("--port <port>", `UDP port (default: ${DEFAULT_PORT})`)
+  .option("--max-clients <n>", `Registry size cap (default: ${DEFAULT_MAX_CLIENTS})`)
+  .option("--log-format <format>", "text or json (default: text)")
+  .option("--verbose", "Log every request")
+  .action(async (flags) => {
+    const format = (flags.logFormat ?? "text") as LogFormat;
+    if (format !== "text" && format !== "json") fail("BAD_ARGUMENT", `--log-format must be text or json, not ${flags.logFormat}`);
+    const log = createLogger({ format, level: flags.verbose ? "debug" : "info", component: "server" });
+    const port = intOption(flags.port, "--port", DEFAULT_PORT, 0, 65535);
+    const maxClients = intOption(flags.maxClients, "--max-clients", DEFAULT_MAX_CLIENTS, 1, 100_000_000);
+    let server;
+    try {
+      server = await startServer({ host: flags.host, port, maxClients, log });
+    } catch (e) {
+      fail("SOCKET_ERROR", `cannot listen on ${flags.host ?? "::"} port ${port}: ${(e as Error).message}`);
+    }
+    log.info(`listening on ${formatAddr({ ip: server.host, port: server.port })} (udp)`, { version: VERSION });
+    const stop = (signal: string) => {
+      log.info("shutting down", { signal, registered: server.core.registry.size, ...flatStats(server.core.stats.snapshot()) });
+      server.stop();
+      process.exit(0);
+    };
+    process.on("SIGINT", () => stop("SIGINT"));
+    process.on("SIGTERM", () => stop("SIGTERM"));
+  });
+
+function flatStats(s: Record<string, unknown>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(s)) {
+    if (typeof v === "number") out[k] = v;
+    else if (v && typeof v === "object") for (const [k2, v2] of Object.entries(v)) out[`${k}.${k2}`] = v2 as number;
+  }
+  return out;
+}
+
+cli.help();
+cli.version(VERSION);
+try {
+  cli.parse(process.argv, { run: false });
+  if (!cli.options.help && !cli.options.version) await cli.runMatchedCommand();
+} catch (e) {
+  fail("BAD_ARGUMENT", (e as Error).message);
+}

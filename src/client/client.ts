@@ -1,0 +1,230 @@
+// The client's logic, no I/O of its own: one ServerLink (register, keepalive,
+// introductions) and at most one PeerLink (punching, then the session).
+// Push datagrams in with handle(); it sends through the injected function and
+// reports what happens through onEvent.
+import type { Envelope, HolePunchInitiate } from "../gen/holepunch/v1/holepunch_pb.ts";
+import { DEFAULT_CONNECT_TIMEOUT, INSTANCE_BYTES, second } from "../constants.ts";
+import type { Clock, Timer } from "../clock.ts";
+import { DecodeError, ErrorCodes, type ErrorCode } from "../errors.ts";
+import { silentLogger, type Logger } from "../log.ts";
+import { formatAddr, sameAddr, type Addr } from "../net/address.ts";
+import { classify, decodePacket, encodePacket, type Body } from "../protocol/packet.ts";
+import { fromWireAddress } from "../protocol/wire-address.ts";
+import { SOFTWARE } from "../version.ts";
+import { PeerLink } from "./peer-link.ts";
+import { ServerLink } from "./server-link.ts";
+
+export type ClientEvent =
+  | { event: "registered"; name: string; observed: string }
+  | { event: "connected"; peer: string; address: string; path: "direct"; rtt_ms: number }
+  | { event: "message"; from: string; text: string }
+  | { event: "disconnected"; peer: string; reason: string; unacked: number }
+  | { event: "error"; code: ErrorCode; message: string };
+
+export interface ClientOptions {
+  server: Addr;
+  name: string;
+  /** Peer to connect to; without it the client waits for peers to connect to it. */
+  peer?: string;
+  /** Budget for finding and reaching the peer, ms (default 30 s). */
+  timeoutMs?: number;
+  /** LAN candidates to advertise (default none). */
+  locals?: Addr[];
+  clock: Clock;
+  send: (bytes: Uint8Array, to: Addr) => void;
+  onEvent: (e: ClientEvent) => void;
+  /** The client has nothing left to do: a fatal error, or (initiator) the peer left. */
+  onDone?: (exitCode: number) => void;
+  log?: Logger;
+  /** Overrides of protocol timers (tests). */
+  punchTimeoutMs?: number;
+  peerTimeoutMs?: number;
+  registerTimeoutMs?: number;
+}
+
+export class HolePunchClient {
+  readonly server: ServerLink;
+  link: PeerLink | undefined;
+  /** Drops by reason, for diagnostics. */
+  readonly dropped = new Map<string, number>();
+  private readonly log: Logger;
+  private pending: string[] = [];
+  private deadline: Timer | undefined;
+  private gotInitiate = false;
+  private done = false;
+
+  constructor(private readonly opts: ClientOptions) {
+    this.log = opts.log ?? silentLogger;
+    const instance = crypto.getRandomValues(new Uint8Array(INSTANCE_BYTES));
+    this.server = new ServerLink(
+      opts.clock,
+      (body, txid) => opts.send(encodePacket(body, txid), opts.server),
+      this.log,
+      {
+        registered: (observed, first) => this.onRegistered(observed, first),
+        initiate: (init) => this.onInitiate(init),
+        fatal: (code, message) => this.fail(code, message),
+      },
+      { name: opts.name, instance, locals: opts.locals ?? [], software: SOFTWARE, registerTimeoutMs: opts.registerTimeoutMs },
+    );
+  }
+
+  get isConnected(): boolean {
+    return this.link?.state === "connected";
+  }
+
+  start(): void {
+    this.server.start();
+  }
+
+  /** One datagram from `from`. Never throws for bad input: drops and counts it. */
+  handle(bytes: Uint8Array, from: Addr): void {
+    if (this.done) return;
+    if (classify(bytes) !== "hp") return this.drop("not_ours");
+    let env: Envelope;
+    try {
+      env = decodePacket(bytes);
+    } catch (e) {
+      return this.drop(e instanceof DecodeError ? e.code.toLowerCase() : "malformed");
+    }
+    switch (env.body.case) {
+      case "registerAck":
+      case "keepaliveAck":
+      case "holePunchResponseUnknown":
+      case "holePunchInitiate":
+      case "error":
+        if (!sameAddr(from, this.opts.server)) return this.drop("server_message_from_elsewhere");
+        return this.server.handle(env);
+      case "punchProbe":
+      case "punchAck":
+      case "message":
+      case "messageAck":
+      case "bye":
+        if (!this.link || !sameBytes(env.body.value.token, this.link.token)) return this.drop("unknown_token");
+        return this.link.handle(env, from);
+      default:
+        return this.drop("unexpected_type");
+    }
+  }
+
+  /** Sends a line to the peer; queued until a peer is connected. */
+  sendLine(text: string): void {
+    if (this.link && this.link.state !== "closed") this.link.sendLine(text);
+    else this.pending.push(text);
+  }
+
+  /** Lines not yet acknowledged by the peer (queued or in flight). */
+  get unacked(): number {
+    return this.pending.length + (this.link?.state === "connected" ? this.link.unacked : 0);
+  }
+
+  close(reason = "closed"): void {
+    if (this.done) return;
+    this.done = true;
+    this.deadline?.cancel();
+    this.link?.close(reason);
+    this.server.close();
+  }
+
+  private onRegistered(observed: Addr, first: boolean): void {
+    if (first) {
+      this.opts.onEvent({ event: "registered", name: this.opts.name, observed: formatAddr(observed) });
+      if (this.opts.peer !== undefined) this.connectTo(this.opts.peer);
+    } else {
+      this.log.info("registered again", { observed: formatAddr(observed) });
+    }
+  }
+
+  private connectTo(peer: string): void {
+    const budget = this.opts.timeoutMs ?? DEFAULT_CONNECT_TIMEOUT;
+    this.server.introduce(peer);
+    this.deadline = this.opts.clock.setTimer(budget, () => {
+      if (this.isConnected) return;
+      const secs = Math.round(budget / second);
+      if (this.gotInitiate) this.fail("PUNCH_FAILED", `could not reach ${peer} directly within ${secs} s`);
+      else this.fail("PEER_UNKNOWN", `peer ${JSON.stringify(peer)} did not register within ${secs} s`);
+    });
+  }
+
+  private onInitiate(init: HolePunchInitiate): void {
+    if (this.opts.peer !== undefined && init.peerName !== this.opts.peer) {
+      return this.log.warn("ignoring introduction to a peer we did not ask for", { peer: init.peerName });
+    }
+    const current = this.link;
+    if (current && current.state !== "closed") {
+      if (sameBytes(current.token, init.token)) return; // a repeat of the attempt in progress
+      if (current.opts.peerName !== init.peerName && current.state === "connected") {
+        return this.log.warn("busy with another peer; ignoring introduction", { peer: init.peerName });
+      }
+      // The same peer started over (restarted, or its address changed).
+      this.log.info("peer started a new attempt", { peer: init.peerName });
+      current.close("superseded");
+    }
+    this.gotInitiate = true;
+    this.startLink(init);
+  }
+
+  private startLink(init: HolePunchInitiate): void {
+    const peer = init.peerName;
+    const link = new PeerLink(
+      this.opts.clock,
+      (body: Body, to: Addr) => this.opts.send(encodePacket(body), to),
+      this.log,
+      {
+        connected: (address, rtt) => {
+          this.server.stopIntroducing();
+          this.opts.onEvent({ event: "connected", peer, address: formatAddr(address), path: "direct", rtt_ms: Math.round(rtt * 10) / 10 });
+        },
+        message: (text) => this.opts.onEvent({ event: "message", from: peer, text }),
+        closed: (reason, code, unacked) => this.onLinkClosed(link, peer, reason, code, unacked),
+      },
+      {
+        selfName: this.opts.name,
+        peerName: peer,
+        token: init.token,
+        candidates: init.candidates.map((c) => fromWireAddress(c.address!)),
+        punchTimeoutMs: this.opts.punchTimeoutMs,
+        peerTimeoutMs: this.opts.peerTimeoutMs,
+      },
+    );
+    this.link = link;
+    for (const line of this.pending.splice(0)) link.sendLine(line);
+    link.start();
+  }
+
+  private onLinkClosed(link: PeerLink, peer: string, reason: string, code: "PUNCH_FAILED" | "PEER_LOST" | undefined, unacked: number): void {
+    if (this.link !== link || reason === "superseded") return;
+    if (code === "PUNCH_FAILED") {
+      this.log.warn(reason);
+      // The initiator keeps asking (a new attempt gets a fresh token) until its deadline.
+      return;
+    }
+    this.opts.onEvent({ event: "disconnected", peer, reason, unacked });
+    if (this.opts.peer !== undefined && !this.done) {
+      if (code === "PEER_LOST") this.fail("PEER_LOST", reason);
+      else this.finished(0);
+    }
+  }
+
+  private finished(exitCode: number): void {
+    this.close("done");
+    this.opts.onDone?.(exitCode);
+  }
+
+  private fail(code: ErrorCode, message: string): void {
+    if (this.done) return;
+    this.opts.onEvent({ event: "error", code, message });
+    this.close(code);
+    this.opts.onDone?.(ErrorCodes[code]);
+  }
+
+  private drop(reason: string): void {
+    this.dropped.set(reason, (this.dropped.get(reason) ?? 0) + 1);
+  }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}

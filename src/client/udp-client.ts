@@ -1,0 +1,73 @@
+// Runs a HolePunchClient on a real UDP socket with the real clock.
+import { DEFAULT_PORT } from "../constants.ts";
+import { realClock } from "../clock.ts";
+import { silentLogger, type Logger } from "../log.ts";
+import { parseHostPort } from "../net/address.ts";
+import { isLoopback, localCandidates } from "../net/interfaces.ts";
+import { resolveHost } from "../net/resolve.ts";
+import { bindUdpAny } from "../net/udp.ts";
+import { HpError } from "../errors.ts";
+import { HolePunchClient, type ClientEvent } from "./client.ts";
+
+export interface StartClientOptions {
+  /** "host", "host:port" or "[v6]:port" of the rendezvous server. */
+  server: string;
+  name: string;
+  peer?: string;
+  timeoutMs?: number;
+  /** Advertise this host's LAN addresses (default true, except when the server is on loopback). */
+  lan?: boolean;
+  /** Local address and port to bind (default all interfaces, a free port). */
+  bindHost?: string;
+  bindPort?: number;
+  log?: Logger;
+  onEvent: (e: ClientEvent) => void;
+  onDone?: (exitCode: number) => void;
+}
+
+export interface RunningClient {
+  readonly client: HolePunchClient;
+  readonly port: number;
+  stop(reason?: string): void;
+}
+
+export async function startClient(opts: StartClientOptions): Promise<RunningClient> {
+  const log = opts.log ?? silentLogger;
+  let target;
+  try {
+    target = parseHostPort(opts.server, DEFAULT_PORT);
+  } catch (e) {
+    throw new HpError("BAD_ARGUMENT", `server address: ${(e as Error).message}`);
+  }
+  const server = { ip: await resolveHost(target.host), port: target.port };
+  let client: HolePunchClient | undefined;
+  const udp = await bindUdpAny({
+    hostname: opts.bindHost ?? (server.ip.includes(":") ? "::" : undefined),
+    port: opts.bindPort ?? 0,
+    log,
+    onPacket: (bytes, from) => client?.handle(bytes, from),
+  });
+  const lan = opts.lan ?? !isLoopback(server.ip);
+  const locals = lan ? localCandidates(udp.port, udp.hostname === "::") : [];
+  client = new HolePunchClient({
+    server,
+    name: opts.name,
+    peer: opts.peer,
+    timeoutMs: opts.timeoutMs,
+    locals,
+    clock: realClock,
+    send: (bytes, to) => udp.send(bytes, to),
+    onEvent: opts.onEvent,
+    onDone: opts.onDone,
+    log,
+  });
+  client.start();
+  return {
+    client,
+    port: udp.port,
+    stop(reason = "closed") {
+      client!.close(reason);
+      udp.close();
+    },
+  };
+}
