@@ -176,7 +176,7 @@ export class HolePunchClient {
           this.opts.onEvent({ event: "connected", peer, address: formatAddr(address), path: "direct", rtt_ms: Math.round(rtt * 10) / 10 });
         },
         message: (text) => this.opts.onEvent({ event: "message", from: peer, text }),
-        closed: (reason, code, unacked) => this.onLinkClosed(link, peer, reason, code, unacked),
+        closed: (reason, code, unacked, wasConnected) => this.onLinkClosed(link, peer, reason, code, unacked, wasConnected),
       },
       {
         selfName: this.opts.name,
@@ -192,11 +192,19 @@ export class HolePunchClient {
     link.start();
   }
 
-  private onLinkClosed(link: PeerLink, peer: string, reason: string, code: "PUNCH_FAILED" | "PEER_LOST" | undefined, unacked: number): void {
+  private onLinkClosed(
+    link: PeerLink,
+    peer: string,
+    reason: string,
+    code: "PUNCH_FAILED" | "PEER_LOST" | undefined,
+    unacked: number,
+    wasConnected: boolean,
+  ): void {
     if (this.link !== link || reason === "superseded") return;
-    if (code === "PUNCH_FAILED") {
-      this.log.warn(reason);
-      // The initiator keeps asking (a new attempt gets a fresh token) until its deadline.
+    if (!wasConnected) {
+      // An attempt that never connected: the initiator keeps asking (the same
+      // or a fresh token) until its deadline; a listener waits for the next.
+      if (code === "PUNCH_FAILED") this.log.warn(reason);
       return;
     }
     this.opts.onEvent({ event: "disconnected", peer, reason, unacked });

@@ -28,7 +28,8 @@ export type LinkState = "punching" | "connected" | "closed";
 export interface LinkEvents {
   connected(address: Addr, rttMs: number): void;
   message(text: string): void;
-  closed(reason: string, code: "PUNCH_FAILED" | "PEER_LOST" | undefined, unacked: number): void;
+  /** `wasConnected`: the link had reached "connected" before it closed. */
+  closed(reason: string, code: "PUNCH_FAILED" | "PEER_LOST" | undefined, unacked: number, wasConnected: boolean): void;
 }
 
 export interface LinkOptions {
@@ -233,10 +234,11 @@ export class PeerLink {
 
   private finish(reason: string, code: "PUNCH_FAILED" | "PEER_LOST" | undefined): void {
     if (this.state === "closed") return;
+    const wasConnected = this.state === "connected";
     this.state = "closed";
     this.probeTimer?.cancel();
     this.retransmitTimer?.cancel();
-    this.events.closed(reason, code, this.sender.unacked);
+    this.events.closed(reason, code, this.sender.unacked, wasConnected);
   }
 }
 

@@ -149,8 +149,9 @@ export class ServerLink {
       },
       this.registerTxid,
     );
-    const wait = this.rto;
+    let wait = this.rto;
     this.rto = Math.min(this.rto * 2, this.everRegistered ? REREGISTER_RTO_MAX : REQUEST_RTO_MAX);
+    if (!this.everRegistered) wait = Math.min(wait, this.registerStartedAt + limit - this.clock.now());
     this.registerTimer?.cancel();
     this.registerTimer = this.clock.setTimer(wait, () => this.sendRegister());
   }

@@ -1,0 +1,102 @@
+// An in-memory internet for the client/server state machines: hosts, NATs
+// with RFC 4787 mapping behaviours, loss and latency, all on a ManualClock.
+// Fast and deterministic (seeded); the real-NAT tests in test/nat/ check the
+// same scenarios against Linux.
+import { ManualClock } from "../../src/clock.ts";
+import { addrKey, type Addr } from "../../src/net/address.ts";
+
+export type NatKind =
+  | "cone" // endpoint-independent mapping, address+port-dependent filtering
+  | "random" // a new random port per destination (endpoint-dependent mapping)
+  | "dmz"; // endpoint-independent mapping, unsolicited inbound forwarded to the host
+
+type Deliver = (bytes: Uint8Array, from: Addr) => void;
+
+interface Nat {
+  kind: NatKind;
+  publicIp: string;
+  lan: string; // prefix, e.g. "10.1.0."
+  /** outbound key -> public port */
+  out: Map<string, number>;
+  /** public port -> inner endpoint and the remote endpoints it may hear from */
+  in: Map<number, { inner: Addr; allowed: Set<string> }>;
+  nextPort: number;
+  dmzHost?: string;
+}
+
+export class SimNet {
+  readonly clock = new ManualClock();
+  private sockets = new Map<string, Deliver>();
+  private nats: Nat[] = [];
+  private seed: number;
+  sent = 0;
+  lost = 0;
+
+  constructor(
+    public lossPercent = 0,
+    public latencyMs = 5,
+    seed = 1,
+  ) {
+    this.seed = seed;
+  }
+
+  /** Deterministic PRNG (mulberry32). */
+  random(): number {
+    let t = (this.seed += 0x6d2b79f5);
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+
+  addNat(kind: NatKind, publicIp: string, lan: string): void {
+    this.nats.push({ kind, publicIp, lan, out: new Map(), in: new Map(), nextPort: 20000 });
+  }
+
+  /** Binds a socket; returns its send function. */
+  bind(local: Addr, deliver: Deliver): (bytes: Uint8Array, to: Addr) => void {
+    this.sockets.set(addrKey(local), deliver);
+    const nat = this.nats.find((n) => local.ip.startsWith(n.lan));
+    if (nat?.kind === "dmz") nat.dmzHost = local.ip;
+    return (bytes, to) => this.send(local, nat, bytes, to);
+  }
+
+  private send(local: Addr, nat: Nat | undefined, bytes: Uint8Array, to: Addr): void {
+    this.sent++;
+    if (this.random() * 100 < this.lossPercent) {
+      this.lost++;
+      return;
+    }
+    let from = local;
+    const sameLan = nat !== undefined && to.ip.startsWith(nat.lan);
+    if (nat && !sameLan) {
+      if (to.ip === nat.publicIp) return; // no hairpinning
+      from = { ip: nat.publicIp, port: this.mapOut(nat, local, to) };
+    }
+    const copy = bytes.slice();
+    this.clock.setTimer(this.latencyMs, () => this.arrive(copy, from, to));
+  }
+
+  private mapOut(nat: Nat, inner: Addr, to: Addr): number {
+    const key = nat.kind === "random" ? `${addrKey(inner)}>${addrKey(to)}` : addrKey(inner);
+    let port = nat.out.get(key);
+    if (port === undefined) {
+      port = nat.kind === "random" ? 30000 + Math.floor(this.random() * 30000) : nat.nextPort++;
+      nat.out.set(key, port);
+      nat.in.set(port, { inner, allowed: new Set() });
+    }
+    nat.in.get(port)!.allowed.add(addrKey(to));
+    return port;
+  }
+
+  private arrive(bytes: Uint8Array, from: Addr, to: Addr): void {
+    const nat = this.nats.find((n) => n.publicIp === to.ip);
+    let dest = to;
+    if (nat) {
+      const m = nat.in.get(to.port);
+      if (m && (m.allowed.has(addrKey(from)) || nat.kind === "dmz")) dest = m.inner;
+      else if (nat.kind === "dmz" && nat.dmzHost) dest = { ip: nat.dmzHost, port: to.port };
+      else return; // unsolicited: dropped by the NAT
+    }
+    this.sockets.get(addrKey(dest))?.(bytes, from);
+  }
+}
