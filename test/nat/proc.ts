@@ -29,7 +29,7 @@ export interface WaitOptions {
 }
 
 /** A stdout/stderr line: the parsed JSON value when the line is JSON, else the raw string. */
-// biome-ignore lint: lines are free-form JSON, so `any` keeps predicates short.
+// `any` on purpose: lines are free-form JSON, and it keeps predicates short.
 export type Line = any;
 export type LinePredicate = (line: Line) => boolean;
 
@@ -126,6 +126,14 @@ export class Proc {
 
   kill(signal: NodeJS.Signals | number = "SIGTERM"): void {
     if (this.exitCode === null) this.sub.kill(signal);
+  }
+
+  /** Resolves with the exit code, or rejects (with the output) if still running after timeoutMs. */
+  async waitExit(timeoutMs: number): Promise<number> {
+    const timedOut = Symbol();
+    const r = await Promise.race([this.exited, Bun.sleep(timeoutMs).then(() => timedOut)]);
+    if (r === timedOut) throw new Error(`${this.label} still running after ${timeoutMs} ms\n${this.output()}`);
+    return r as number;
   }
 
   /** Collected stdout and stderr, for failure messages. */
