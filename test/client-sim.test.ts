@@ -207,3 +207,29 @@ describe("client lifecycle (simulated)", () => {
     expect(messages(alice)).toEqual([long]);
   });
 });
+
+test("the initiator restarts: the listener drops the old session and connects to the new one", () => {
+  const w = world();
+  const alice = w.peer("alice", "cone");
+  const bob = w.peer("bob", "cone", "alice");
+  w.net.clock.advance(5 * second);
+  expect(connected(alice)).toBeDefined();
+  w.net.lossPercent = 100; // bob dies without a Bye
+  bob.client.close("crash");
+  w.net.lossPercent = 0;
+  w.net.clock.advance(1 * second);
+  // A new bob process: same name, new instance, new socket. The server refuses the
+  // name while the old registration lives, so the new bob must wait it out.
+  const bob2 = w.peer("bob", "cone", "alice", undefined, 60 * second);
+  w.net.clock.advance(1 * second);
+  expect(bob2.events.at(-1)).toMatchObject({ event: "error", code: "NAME_TAKEN" });
+  w.net.clock.advance(50 * second); // old registration expired (45 s TTL)
+  const bob3 = w.peer("bob", "cone", "alice");
+  w.net.clock.advance(5 * second);
+  expect(connected(bob3)).toBeDefined();
+  const aliceConnected = alice.events.filter((e) => e.event === "connected");
+  expect(aliceConnected).toHaveLength(2);
+  bob3.client.sendLine("it's me again");
+  w.net.clock.advance(2 * second);
+  expect(messages(alice)).toEqual(["it's me again"]);
+});

@@ -158,7 +158,12 @@ export class HolePunchClient {
       }
       // The same peer started over (restarted, or its address changed).
       this.log.info("peer started a new attempt", { peer: init.peerName });
+      const wasConnected = current.state === "connected";
+      this.link = undefined; // detach first: the old link's close is not this client's end
       current.close("superseded");
+      if (wasConnected) {
+        this.opts.onEvent({ event: "disconnected", peer: current.opts.peerName, reason: "peer started a new session", unacked: current.unacked });
+      }
     }
     this.gotInitiate = true;
     this.startLink(init);
@@ -200,7 +205,7 @@ export class HolePunchClient {
     unacked: number,
     wasConnected: boolean,
   ): void {
-    if (this.link !== link || reason === "superseded") return;
+    if (this.link !== link) return;
     if (!wasConnected) {
       // An attempt that never connected: the initiator keeps asking (the same
       // or a fresh token) until its deadline; a listener waits for the next.

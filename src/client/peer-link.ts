@@ -98,7 +98,7 @@ export class PeerLink {
       // Sent three times: a lost Bye costs the peer PEER_TIMEOUT of waiting.
       for (let i = 0; i < 3; i++) this.send(bye, this.peerAddr);
     }
-    this.finish(reason, undefined);
+    this.finish(`closed by us: ${reason}`, undefined);
   }
 
   /** A validated peer packet whose token is ours. */
@@ -155,7 +155,7 @@ export class PeerLink {
       this.state = "connected";
       this.peerAddr = from;
       this.probeTimer?.cancel();
-      this.log.info("connected", {
+      this.log.debug("connected", {
         peer: this.opts.peerName,
         address: formatAddr(from),
         rtt_ms: round1(this.rttMs),

@@ -11,8 +11,10 @@ import {
   SERVER_IP,
   type Site,
 } from "./harness.ts";
+import { failIfNatTestsRequired } from "./preflight.ts";
 
 const can = canRunNatTests();
+failIfNatTestsRequired(can, test);
 if (!can.ok) console.warn(`skipping NAT harness tests: ${can.reason}`);
 
 const T = 5_000; // per-event timeout: everything here is local and fast

@@ -13,6 +13,7 @@ import {
   type Site,
   type SiteKind,
 } from "./harness.ts";
+import { failIfNatTestsRequired } from "./preflight.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
 const SERVER_BIN = join(ROOT, "dist/hp-server");
@@ -23,6 +24,7 @@ const CONNECT_MS = 20_000;
 const MESSAGE_MS = 10_000;
 
 const can = canRunNatTests();
+failIfNatTestsRequired(can, test);
 if (!can.ok) console.warn(`skipping NAT end-to-end tests: ${can.reason}`);
 
 /** Newest modification time of any file below `dir`. */

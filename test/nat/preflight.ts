@@ -56,3 +56,14 @@ export function canRunNatTests(): { ok: boolean; reason?: string } {
   canRunCache = check();
   return canRunCache;
 }
+
+/**
+ * CI sets HP_REQUIRE_NAT_TESTS=1: there, a machine that cannot run the NAT
+ * tests is a failure, not a skip. Call from each NAT test file.
+ */
+export function failIfNatTestsRequired(can: { ok: boolean; reason?: string }, test: (name: string, fn: () => void) => void): void {
+  if (can.ok || !process.env.HP_REQUIRE_NAT_TESTS) return;
+  test("NAT tests can run on this machine (HP_REQUIRE_NAT_TESTS is set)", () => {
+    throw new Error(`NAT tests required but cannot run: ${can.reason}`);
+  });
+}
