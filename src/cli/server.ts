@@ -10,33 +10,35 @@ import { fail, intOption } from "./common.ts";
 
 const cli = cac("hp-server");
 cli
-  .command("", "Run the rendezvous server (UDP)")
+  .usage("[options]\n\n  Rendezvous server for UDP hole punching: clients register names here and get introduced.")
   .option("--host <host>", "Address to bind (default: all interfaces, IPv4 and IPv6)")
   .option("--port <port>", `UDP port (default: ${DEFAULT_PORT})`)
   .option("--max-clients <n>", `Registry size cap (default: ${DEFAULT_MAX_CLIENTS})`)
   .option("--log-format <format>", "text or json (default: text)")
-  .option("--verbose", "Log every request")
-  .action(async (flags) => {
-    const format = (flags.logFormat ?? "text") as LogFormat;
-    if (format !== "text" && format !== "json") fail("BAD_ARGUMENT", `--log-format must be text or json, not ${flags.logFormat}`);
-    const log = createLogger({ format, level: flags.verbose ? "debug" : "info", component: "server" });
-    const port = intOption(flags.port, "--port", DEFAULT_PORT, 0, 65535);
-    const maxClients = intOption(flags.maxClients, "--max-clients", DEFAULT_MAX_CLIENTS, 1, 100_000_000);
-    let server;
-    try {
-      server = await startServer({ host: flags.host, port, maxClients, log });
-    } catch (e) {
-      fail("SOCKET_ERROR", `cannot listen on ${flags.host ?? "::"} port ${port}: ${(e as Error).message}`);
-    }
-    log.info(`listening on ${formatAddr({ ip: server.host, port: server.port })} (udp)`, { version: VERSION });
-    const stop = (signal: string) => {
-      log.info("shutting down", { signal, registered: server.core.registry.size, ...flatStats(server.core.stats.snapshot()) });
-      server.stop();
-      process.exit(0);
-    };
-    process.on("SIGINT", () => stop("SIGINT"));
-    process.on("SIGTERM", () => stop("SIGTERM"));
-  });
+  .option("--verbose", "Log every request");
+
+async function run(flags: Record<string, unknown>): Promise<void> {
+  const format = (flags.logFormat ?? "text") as LogFormat;
+  if (format !== "text" && format !== "json") fail("BAD_ARGUMENT", `--log-format must be text or json, not ${flags.logFormat}`);
+  const log = createLogger({ format, level: flags.verbose ? "debug" : "info", component: "server" });
+  const port = intOption(flags.port, "--port", DEFAULT_PORT, 0, 65535);
+  const maxClients = intOption(flags.maxClients, "--max-clients", DEFAULT_MAX_CLIENTS, 1, 100_000_000);
+  const host = typeof flags.host === "string" ? flags.host : undefined;
+  let server;
+  try {
+    server = await startServer({ host, port, maxClients, log });
+  } catch (e) {
+    fail("SOCKET_ERROR", `cannot listen on ${host ?? "::"} port ${port}: ${(e as Error).message}`);
+  }
+  log.info(`listening on ${formatAddr({ ip: server.host, port: server.port })} (udp)`, { version: VERSION });
+  const stop = (signal: string) => {
+    log.info("shutting down", { signal, registered: server.core.registry.size, ...flatStats(server.core.stats.snapshot()) });
+    server.stop();
+    process.exit(0);
+  };
+  process.on("SIGINT", () => stop("SIGINT"));
+  process.on("SIGTERM", () => stop("SIGTERM"));
+}
 
 function flatStats(s: Record<string, unknown>): Record<string, number> {
   const out: Record<string, number> = {};
@@ -49,9 +51,15 @@ function flatStats(s: Record<string, unknown>): Record<string, number> {
 
 cli.help();
 cli.version(VERSION);
+let parsed;
 try {
-  cli.parse(process.argv, { run: false });
-  if (!cli.options.help && !cli.options.version) await cli.runMatchedCommand();
+  parsed = cli.parse(process.argv, { run: false });
+  for (const name of Object.keys(parsed.options)) {
+    const known = cli.globalCommand.options.some((o) => o.names.includes(name)) || name === "--";
+    if (!known) throw new Error(`Unknown option \`${name.length > 1 ? "--" : "-"}${name}\``);
+  }
+  if (parsed.args.length > 0) throw new Error(`unexpected argument ${JSON.stringify(parsed.args[0])} (see --help)`);
 } catch (e) {
   fail("BAD_ARGUMENT", (e as Error).message);
 }
+if (!parsed.options.help && !parsed.options.version) await run(parsed.options);

@@ -17,6 +17,8 @@ interface Pending extends Chunk {
 }
 
 const encoder = new TextEncoder();
+/** Longest line delivered whole; a longer one is delivered in pieces of this size. */
+export const MAX_LINE_BYTES = 1024 * 1024;
 
 /** Splits one line into chunks of at most MAX_CHUNK_BYTES (an empty line is one empty chunk). */
 export function chunkLine(text: string): Array<{ data: Uint8Array; last: boolean }> {
@@ -103,6 +105,7 @@ export class ReliableReceiver {
   private expected = 1n;
   private buffer = new Map<bigint, Chunk>();
   private partial: Uint8Array[] = [];
+  private partialBytes = 0;
   private decoder = new TextDecoder();
 
   /** Highest seq such that every chunk up to it arrived (the cumulative ack). */
@@ -122,9 +125,12 @@ export class ReliableReceiver {
       this.buffer.delete(this.expected);
       this.expected++;
       this.partial.push(next.data);
-      if (next.last) {
+      this.partialBytes += next.data.length;
+      // A peer that never ends its line must not grow our memory without bound.
+      if (next.last || this.partialBytes >= MAX_LINE_BYTES) {
         lines.push(this.decoder.decode(concat(this.partial)));
         this.partial = [];
+        this.partialBytes = 0;
       }
     }
     return lines;
