@@ -36,6 +36,11 @@ export const MAX_INTRODUCTIONS = 100_000;
 export const RATE_PER_IP_PER_SECOND = 50;
 export const RATE_BURST_PER_IP = 100;
 export const MAX_RATE_BUCKETS = 100_000;
+/** retry_after_ms the server suggests with RATE_LIMITED and REGISTRY_FULL. */
+export const RATE_LIMITED_RETRY_AFTER = 1 * second;
+export const REGISTRY_FULL_RETRY_AFTER = 5 * second;
+/** A rate-limited source is told so at most this often. */
+export const RATE_LIMITED_NOTICE_INTERVAL = 1 * second;
 /** How often the server sweeps expired state. */
 export const SWEEP_INTERVAL = 1 * second;
 
@@ -43,6 +48,8 @@ export const SWEEP_INTERVAL = 1 * second;
 /** First retransmission timeout of a request to the server; doubles up to the max. */
 export const REQUEST_RTO_INITIAL = 250 * millisecond;
 export const REQUEST_RTO_MAX = 2 * second;
+/** Registered once, then lost: retry registering with backoff up to this interval. */
+export const REREGISTER_RTO_MAX = 30 * second;
 /** Give up registering after this long without any answer. */
 export const REGISTER_TIMEOUT = 10 * second;
 /** Ask again for an unknown peer after this long (jittered 1–2 s). */
@@ -58,11 +65,20 @@ export const REINTRODUCE_INTERVAL = 2 * second;
 export const PUNCH_TIMEOUT = 15 * second;
 /** Connected: probe the peer this often (keeps NAT mappings open, measures RTT). */
 export const PEER_KEEPALIVE_INTERVAL = 10 * second;
+/** Connected: after this much silence from the peer, probe every SUSPECT_PROBE_INTERVAL. */
+export const SUSPECT_AFTER = 15 * second;
+export const SUSPECT_PROBE_INTERVAL = 1 * second;
+/** Most candidate addresses one punching attempt probes (server-given plus peer-reflexive). */
+export const MAX_CANDIDATES = 16;
 /** Connected: declare the peer gone after this long without any packet from it. */
 export const PEER_TIMEOUT = 35 * second;
 /** Reliable chat: retransmission timeout bounds and in-flight window (chunks). */
 export const MESSAGE_RTO_MIN = 200 * millisecond;
 export const MESSAGE_RTO_MAX = 3 * second;
 export const MESSAGE_WINDOW = 64;
+/** RTO before any RTT sample (the session seeds it from the punch RTT). */
+export const MESSAGE_RTO_INITIAL = 1 * second;
+/** Longest chat line delivered whole; a longer one is delivered in pieces of this size. */
+export const MAX_LINE_BYTES = 1024 * 1024;
 /** On stdin EOF, wait at most this long for the peer to acknowledge what was sent. */
 export const DRAIN_TIMEOUT = 10 * second;

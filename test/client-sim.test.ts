@@ -233,3 +233,15 @@ test("the initiator restarts: the listener drops the old session and connects to
   w.net.clock.advance(2 * second);
   expect(messages(alice)).toEqual(["it's me again"]);
 });
+
+test("a client that exits cleanly frees its name: a restart takes it at once", () => {
+  const w = world();
+  const alice = w.peer("alice", "cone");
+  w.net.clock.advance(1 * second);
+  alice.client.close("restart");
+  w.net.clock.advance(100);
+  expect(w.server().registry.size).toBe(0);
+  const again = w.peer("alice", "cone");
+  w.net.clock.advance(1 * second);
+  expect(again.events).toEqual([expect.objectContaining({ event: "registered", name: "alice" })]);
+});

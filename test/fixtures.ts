@@ -26,6 +26,7 @@ export const samples: Array<{ name: string; txid: bigint; body: Body }> = [
     body: { case: "registerAck", value: { $typeName: "holepunch.v1.RegisterAck", name: "alice", observed: v4(198, 18, 0, 2, 40000), ttlMs: 45000, keepaliveMs: 10000 } },
   },
   { name: "Keepalive", txid: 2n, body: { case: "keepalive", value: { $typeName: "holepunch.v1.Keepalive", name: "alice", instance } } },
+  { name: "Unregister", txid: 3n, body: { case: "unregister", value: { $typeName: "holepunch.v1.Unregister", name: "alice", instance } } },
   { name: "KeepaliveAck", txid: 2n, body: { case: "keepaliveAck", value: { $typeName: "holepunch.v1.KeepaliveAck", observed: v4(198, 18, 0, 2, 40000) } } },
   { name: "HolePunchRequest", txid: 300n, body: { case: "holePunchRequest", value: { $typeName: "holepunch.v1.HolePunchRequest", target: "bob" } } },
   {

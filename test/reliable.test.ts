@@ -1,8 +1,8 @@
 // Reliable chat chunks: chunking, in-order reassembly under reordering and
 // duplication, cumulative acks, retransmission deadlines.
 import { expect, test } from "bun:test";
-import { MAX_CHUNK_BYTES } from "../src/constants.ts";
-import { chunkLine, MAX_LINE_BYTES, ReliableReceiver, ReliableSender, type Chunk } from "../src/client/reliable.ts";
+import { MAX_CHUNK_BYTES, MAX_LINE_BYTES } from "../src/constants.ts";
+import { chunkLine, ReliableReceiver, ReliableSender, type Chunk } from "../src/client/reliable.ts";
 
 test("chunkLine: an empty line is one empty chunk; long lines split at the chunk size", () => {
   expect(chunkLine("")).toEqual([{ data: new Uint8Array(), last: true }]);

@@ -4,7 +4,7 @@ import { ErrorCode } from "../src/gen/holepunch/v1/holepunch_pb.ts";
 import { bytesToIp } from "../src/net/address.ts";
 import { encodePacket } from "../src/protocol/packet.ts";
 import { startServer, type RunningServer, type ServerOptions } from "../src/server/udp-server.ts";
-import { instanceB, keepalive, punchRequest, register, scriptClient, type ScriptClient } from "./support/script-client.ts";
+import { instanceA, instanceB, keepalive, punchRequest, register, scriptClient, type ScriptClient } from "./support/script-client.ts";
 import { knownHex } from "./codec.test.ts";
 
 let server: RunningServer | undefined;
@@ -53,6 +53,28 @@ describe("register", () => {
       expect(server!.core.registry.size).toBe(0);
     });
   }
+
+  test("unregister frees the name at once; only its holder can unregister it", async () => {
+    await setup();
+    const a = await client();
+    const b = await client();
+    a.send(register("alice"));
+    expect((await a.next()).body.case).toBe("registerAck");
+    const unregister = (instance: Uint8Array) => ({
+      case: "unregister" as const,
+      value: { $typeName: "holepunch.v1.Unregister" as const, name: "alice", instance },
+    });
+    b.send(unregister(instanceA)); // right instance, wrong address
+    a.send(unregister(instanceB)); // right address, wrong instance
+    expect(await a.silentFor(100)).toBe(true);
+    expect(server!.core.registry.size).toBe(1);
+    expect(server!.core.stats.droppedFor("unregister_mismatch")).toBe(2);
+    a.send(unregister(instanceA));
+    expect(await a.silentFor(100)).toBe(true); // never answered
+    expect(server!.core.registry.size).toBe(0);
+    b.send(register("alice", instanceB)); // a restarted client takes the name at once
+    expect((await b.next()).body.case).toBe("registerAck");
+  });
 
   test("a name held by another instance is taken; the same instance may move", async () => {
     await setup();
@@ -121,6 +143,32 @@ describe("introductions", () => {
     expect(r.body.case === "holePunchResponseUnknown" && r.body.value.target).toBe("nobody");
   });
 
+  test("an invalid peer name is refused, not reported unknown", async () => {
+    await setup();
+    const a = await client();
+    a.send(register("alice"));
+    await a.next();
+    a.send(punchRequest("no such name!"), 4n);
+    const r = await a.next();
+    expect(r.txid).toBe(4n);
+    expect(r.body.case === "error" && r.body.value.code).toBe(ErrorCode.NAME_INVALID);
+  });
+
+  test("two clients asking for each other get one token", async () => {
+    await setup();
+    const a = await client();
+    const b = await client();
+    a.send(register("alice"));
+    b.send(register("bob", instanceB));
+    await Promise.all([a.next(), b.next()]);
+    a.send(punchRequest("bob"));
+    const [a1, b1] = [await a.next(), await b.next()];
+    b.send(punchRequest("alice"));
+    const [b2, a2] = [await b.next(), await a.next()];
+    const tokens = [a1, b1, b2, a2].map((e) => (e.body.case === "holePunchInitiate" ? Buffer.from(e.body.value.token).toString("hex") : e.body.case));
+    expect(new Set(tokens).size).toBe(1);
+  });
+
   test("an unregistered requester is told to register", async () => {
     await setup();
     const a = await client();
@@ -176,6 +224,14 @@ describe("bad input is dropped, counted and never answered", () => {
       expect(server!.core.stats.droppedFor(reason)).toBe(1);
     });
   }
+});
+
+test("a version error is never larger than the datagram that caused it (no amplification)", async () => {
+  await setup();
+  const a = await client();
+  a.sendRaw(Uint8Array.of(0xe8, 0x48, 0x50, 2)); // 4 bytes; the reply would be 12
+  expect(await a.silentFor(150)).toBe(true);
+  expect(server!.core.stats.droppedFor("version_reply_too_large")).toBe(1);
 });
 
 test("an unsupported version gets one clear error naming the supported ones", async () => {

@@ -4,7 +4,7 @@
 import { cac } from "cac";
 import { createInterface } from "node:readline";
 import { DEFAULT_CONNECT_TIMEOUT, DEFAULT_PORT, DRAIN_TIMEOUT, NAME_PATTERN, second } from "../constants.ts";
-import { isHpError } from "../errors.ts";
+import { ErrorCodes, isHpError } from "../errors.ts";
 import { createLogger, type LogFormat } from "../log.ts";
 import type { ClientEvent } from "../client/client.ts";
 import { startClient, type RunningClient } from "../client/udp-client.ts";
@@ -98,7 +98,7 @@ async function run(serverArg: string, name: string, peer: string | undefined, fl
       } else if (performance.now() - connectedAt > DRAIN_TIMEOUT) {
         clearInterval(check);
         emit({ event: "error", code: "PEER_LOST", message: `${client.unacked} chunk(s) not acknowledged by ${peer}` });
-        exit(10, "drain timeout");
+        exit(ErrorCodes.PEER_LOST, "drain timeout");
       }
     }, 50);
   });

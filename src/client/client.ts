@@ -156,8 +156,12 @@ export class HolePunchClient {
       if (current.opts.peerName !== init.peerName && current.state === "connected") {
         return this.log.warn("busy with another peer; ignoring introduction", { peer: init.peerName });
       }
-      // The same peer started over (restarted, or its address changed).
-      this.log.info("peer started a new attempt", { peer: init.peerName });
+      // The same peer started over (restarted, or its address changed), or,
+      // for a listener still punching, someone else asked: take the newer.
+      this.log.info(current.opts.peerName === init.peerName ? "peer started a new attempt" : "switching to a newer introduction", {
+        peer: init.peerName,
+        was: current.opts.peerName,
+      });
       const wasConnected = current.state === "connected";
       this.link = undefined; // detach first: the old link's close is not this client's end
       current.close("superseded");

@@ -10,10 +10,13 @@
 // No I/O: sends through the injected function, times through the Clock.
 import type { Envelope } from "../gen/holepunch/v1/holepunch_pb.ts";
 import {
+  MAX_CANDIDATES,
   PEER_KEEPALIVE_INTERVAL,
   PEER_TIMEOUT,
   PROBE_INTERVAL,
   PUNCH_TIMEOUT,
+  SUSPECT_AFTER,
+  SUSPECT_PROBE_INTERVAL,
   second,
 } from "../constants.ts";
 import type { Clock, Timer } from "../clock.ts";
@@ -42,9 +45,6 @@ export interface LinkOptions {
   keepaliveMs?: number;
 }
 
-const MAX_CANDIDATES = 16;
-/** After this much silence from the peer, probe every second instead of every keepalive. */
-const SUSPECT_AFTER = 15 * second;
 
 export class PeerLink {
   state: LinkState = "punching";
@@ -162,6 +162,7 @@ export class PeerLink {
         seen_as: formatAddr(observedBy),
         after_ms: Math.round(now - this.startedAt),
       });
+      this.sender.seedRtt(this.rttMs);
       this.events.connected(from, this.rttMs);
       this.scheduleKeepalive();
       this.pump();
@@ -207,7 +208,7 @@ export class PeerLink {
     }
     const interval = this.opts.keepaliveMs ?? PEER_KEEPALIVE_INTERVAL;
     const suspect = silent >= Math.min(SUSPECT_AFTER, peerTimeout / 2);
-    this.probeTimer = this.clock.setTimer(suspect ? second : Math.min(interval, peerTimeout - silent), () => {
+    this.probeTimer = this.clock.setTimer(suspect ? SUSPECT_PROBE_INTERVAL : Math.min(interval, peerTimeout - silent), () => {
       if (this.state !== "connected") return;
       if (this.peerAddr) this.sendProbe(this.peerAddr);
       this.scheduleKeepalive();

@@ -2,7 +2,14 @@
 // into chunks numbered from 1, retransmitted until a cumulative ack covers
 // them, and reassembled in order by the receiver. No I/O: the owner sends
 // what `due()` returns and feeds acks and chunks back in.
-import { MAX_CHUNK_BYTES, MESSAGE_RTO_MAX, MESSAGE_RTO_MIN, MESSAGE_WINDOW } from "../constants.ts";
+import {
+  MAX_CHUNK_BYTES,
+  MAX_LINE_BYTES,
+  MESSAGE_RTO_INITIAL,
+  MESSAGE_RTO_MAX,
+  MESSAGE_RTO_MIN,
+  MESSAGE_WINDOW,
+} from "../constants.ts";
 
 export interface Chunk {
   seq: bigint;
@@ -17,8 +24,7 @@ interface Pending extends Chunk {
 }
 
 const encoder = new TextEncoder();
-/** Longest line delivered whole; a longer one is delivered in pieces of this size. */
-export const MAX_LINE_BYTES = 1024 * 1024;
+
 
 /** Splits one line into chunks of at most MAX_CHUNK_BYTES (an empty line is one empty chunk). */
 export function chunkLine(text: string): Array<{ data: Uint8Array; last: boolean }> {
@@ -43,8 +49,13 @@ export class ReliableSender {
   }
 
   get rto(): number {
-    if (this.srtt === undefined) return 1000;
+    if (this.srtt === undefined) return MESSAGE_RTO_INITIAL;
     return Math.min(MESSAGE_RTO_MAX, Math.max(MESSAGE_RTO_MIN, this.srtt + 4 * this.rttvar));
+  }
+
+  /** Seeds the RTT estimate (from the punch) unless real samples exist. */
+  seedRtt(rttMs: number): void {
+    if (this.srtt === undefined) this.sample(rttMs);
   }
 
   /** Chunks not yet acknowledged (queued or in flight). */

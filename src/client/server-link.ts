@@ -7,6 +7,7 @@ import {
   KEEPALIVE_INTERVAL,
   REGISTER_TIMEOUT,
   REINTRODUCE_INTERVAL,
+  REREGISTER_RTO_MAX,
   REQUEST_RTO_INITIAL,
   REQUEST_RTO_MAX,
   UNKNOWN_RETRY_MAX,
@@ -16,7 +17,7 @@ import {
 import type { Clock, Timer } from "../clock.ts";
 import type { ErrorCode as HpErrorCode } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import type { Addr } from "../net/address.ts";
+import { formatAddr, sameAddr, type Addr } from "../net/address.ts";
 import type { Body } from "../protocol/packet.ts";
 import { fromWireAddress, toWireAddress } from "../protocol/wire-address.ts";
 
@@ -36,7 +37,6 @@ export interface ServerLinkOptions {
 
 type Phase = "idle" | "registering" | "registered" | "closed";
 
-const REREGISTER_RTO_MAX = 30 * second;
 
 export class ServerLink {
   private phase: Phase = "idle";
@@ -75,6 +75,7 @@ export class ServerLink {
   /** Keep asking the server to introduce us to `target` until stopIntroducing(). */
   introduce(target: string): void {
     this.target = target;
+    this.introTxid = randomTxid(); // one txid for every (re)send of this introduction
     this.introRto = REQUEST_RTO_INITIAL;
     if (this.phase === "registered") this.sendIntroRequest();
   }
@@ -85,6 +86,13 @@ export class ServerLink {
   }
 
   close(): void {
+    if (this.phase === "registered") {
+      // Free the name now, so a restarted client can take it at once. Sent
+      // twice, unanswered: if both are lost the name expires at its TTL.
+      const body: Body = { case: "unregister", value: { $typeName: "holepunch.v1.Unregister", name: this.opts.name, instance: this.opts.instance } };
+      this.send(body, randomTxid());
+      this.send(body, randomTxid());
+    }
     this.phase = "closed";
     this.registerTimer?.cancel();
     this.keepaliveTimer?.cancel();
@@ -99,10 +107,16 @@ export class ServerLink {
       case "registerAck":
         if (env.txid !== this.registerTxid || this.phase !== "registering") return;
         return this.onRegistered(fromWireAddress(b.value.observed!), b.value.keepaliveMs);
-      case "keepaliveAck":
+      case "keepaliveAck": {
         this.lastAckAt = this.clock.now();
         this.warnedSilent = false;
+        const seen = fromWireAddress(b.value.observed!);
+        if (this.observed && !sameAddr(seen, this.observed)) {
+          this.log.info("the server sees us at a new address", { was: formatAddr(this.observed), now: formatAddr(seen) });
+        }
+        this.observed = seen;
         return;
+      }
       case "holePunchResponseUnknown":
         if (this.target === undefined || env.txid !== this.introTxid) return;
         this.log.debug("peer not registered yet", { peer: this.target });
@@ -123,6 +137,7 @@ export class ServerLink {
 
   private beginRegister(): void {
     this.phase = "registering";
+    this.registerTxid = randomTxid();
     this.registerStartedAt = this.clock.now();
     this.rto = REQUEST_RTO_INITIAL;
     this.keepaliveTimer?.cancel();
@@ -135,7 +150,7 @@ export class ServerLink {
     if (!this.everRegistered && this.clock.now() - this.registerStartedAt >= limit) {
       return this.fatal("SERVER_UNREACHABLE", `no answer from the server after ${Math.round(limit / second)} s`);
     }
-    this.registerTxid = randomTxid();
+    // One txid per registration cycle: a late answer to an earlier copy still counts.
     this.send(
       {
         case: "register",
@@ -189,7 +204,6 @@ export class ServerLink {
 
   private sendIntroRequest(): void {
     if (this.target === undefined || this.phase !== "registered") return;
-    this.introTxid = randomTxid();
     this.send({ case: "holePunchRequest", value: { $typeName: "holepunch.v1.HolePunchRequest", target: this.target } }, this.introTxid);
     const wait = this.introRto;
     this.introRto = Math.min(this.introRto * 2, REQUEST_RTO_MAX);
@@ -205,7 +219,8 @@ export class ServerLink {
     const forRegister = txid === this.registerTxid && this.phase === "registering";
     switch (code) {
       case ErrorCode.NAME_INVALID:
-        return forRegister ? this.fatal("NAME_INVALID", message) : undefined;
+        if (forRegister || (this.target !== undefined && txid === this.introTxid)) return this.fatal("NAME_INVALID", message);
+        return;
       case ErrorCode.NAME_TAKEN:
         return forRegister ? this.fatal("NAME_TAKEN", message) : undefined;
       case ErrorCode.UNSUPPORTED_VERSION:

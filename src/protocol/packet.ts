@@ -11,8 +11,9 @@
 // Why the prefix can never be confused with the other protocols a socket may
 // see (RFC 7983 demultiplexing by first byte): STUN starts with 0–3, ZRTP
 // 16–19, DTLS 20–63, TURN channels 64–79, RTP/RTCP 128–191. 0xE8 (232) is in
-// none of these, and three magic bytes make a false match on random traffic a
-// 1-in-16-million event. Trailing bytes a future version appends inside the
+// none of these. (RFC 9443 gives 192–255 to QUIC long headers; QUIC never
+// shares this socket, and the three magic bytes make a false match on random
+// traffic a 1-in-16-million event.) Trailing bytes a future version appends inside the
 // protobuf are unknown fields and are ignored (forward compatible).
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { EnvelopeSchema, type Envelope } from "../gen/holepunch/v1/holepunch_pb.ts";

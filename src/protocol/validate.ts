@@ -4,11 +4,10 @@
 // with a port, lists and strings are bounded. Semantic checks (is this name
 // allowed?) belong to the handler, which answers them with an Error reply.
 import type { Address, Envelope } from "../gen/holepunch/v1/holepunch_pb.ts";
-import { INSTANCE_BYTES, MAX_CHUNK_BYTES, MAX_LOCAL_ADDRESSES, TOKEN_BYTES } from "../constants.ts";
+import { INSTANCE_BYTES, MAX_CANDIDATES, MAX_CHUNK_BYTES, MAX_LOCAL_ADDRESSES, TOKEN_BYTES } from "../constants.ts";
 
 const MAX_NAME_BYTES = 64;
 const MAX_TEXT_BYTES = 256;
-const MAX_CANDIDATES = 16;
 
 function badAddress(a: Address | undefined): string | undefined {
   if (!a) return "missing address";
@@ -39,6 +38,7 @@ export function validateEnvelope(env: Envelope): string | undefined {
         if (p) return p;
       }
       return badString(b.value.name, MAX_NAME_BYTES, "name") ?? badString(b.value.software, MAX_TEXT_BYTES, "software");
+    case "unregister":
     case "keepalive":
       if (b.value.instance.length !== INSTANCE_BYTES) return `instance of ${b.value.instance.length} bytes`;
       return badString(b.value.name, MAX_NAME_BYTES, "name");

@@ -2,6 +2,8 @@
 // key, so the least recently used bucket is first and sweeping stops at the
 // first bucket that has not yet refilled completely.
 
+import { RATE_LIMITED_NOTICE_INTERVAL, second } from "../constants.ts";
+
 interface Bucket {
   tokens: number;
   last: number;
@@ -28,7 +30,7 @@ export class RateLimiter {
     let b = this.buckets.get(key);
     if (b) {
       this.buckets.delete(key);
-      b.tokens = Math.min(this.burst, b.tokens + ((now - b.last) / 1000) * this.perSecond);
+      b.tokens = Math.min(this.burst, b.tokens + ((now - b.last) / second) * this.perSecond);
       b.last = now;
     } else {
       if (this.buckets.size >= this.maxBuckets) this.evictOne(now);
@@ -39,7 +41,7 @@ export class RateLimiter {
       b.tokens -= 1;
       return "allow";
     }
-    if (now - b.toldAt >= 1000) {
+    if (now - b.toldAt >= RATE_LIMITED_NOTICE_INTERVAL) {
       b.toldAt = now;
       return "limit-and-tell";
     }
@@ -48,7 +50,7 @@ export class RateLimiter {
 
   /** Forgets buckets that have refilled (they would allow a full burst anyway). */
   sweep(now: number): void {
-    const refillMs = (this.burst / this.perSecond) * 1000;
+    const refillMs = (this.burst / this.perSecond) * second;
     for (const [key, b] of this.buckets) {
       if (now - b.last < refillMs) break;
       this.buckets.delete(key);

@@ -66,6 +66,14 @@ export class Registry {
     return reg;
   }
 
+  /** Removes `name` if it is held at `observed` by `instance`. */
+  unregister(observed: Addr, name: string, instance: Uint8Array, now: number): boolean {
+    const reg = this.byAddress(observed, now);
+    if (!reg || reg.name !== name || !sameBytes(reg.instance, instance)) return false;
+    this.remove(reg);
+    return true;
+  }
+
   lookup(name: string, now: number): Registration | undefined {
     const reg = this.byName.get(name);
     if (reg && reg.expiresAt <= now) {

@@ -18,7 +18,9 @@ import {
   MAX_RATE_BUCKETS,
   NAME_PATTERN,
   RATE_BURST_PER_IP,
+  RATE_LIMITED_RETRY_AFTER,
   RATE_PER_IP_PER_SECOND,
+  REGISTRY_FULL_RETRY_AFTER,
   REGISTRATION_TTL,
   SUPPORTED_VERSIONS,
   TOKEN_BYTES,
@@ -86,7 +88,7 @@ export class Rendezvous {
     if (verdict !== "allow") {
       this.stats.drop("rate_limited");
       if (verdict === "limit-and-tell") {
-        this.replyError(from, 0n, ErrorCode.RATE_LIMITED, "too many requests", 1000);
+        this.replyError(from, 0n, ErrorCode.RATE_LIMITED, "too many requests", RATE_LIMITED_RETRY_AFTER);
       }
       return;
     }
@@ -96,9 +98,7 @@ export class Rendezvous {
     } catch (e) {
       const code = e instanceof DecodeError ? e.code : "MALFORMED";
       this.stats.drop(code.toLowerCase());
-      if (code === "UNSUPPORTED_VERSION") {
-        this.replyError(from, 0n, ErrorCode.UNSUPPORTED_VERSION, (e as Error).message);
-      }
+      if (code === "UNSUPPORTED_VERSION") this.replyVersionError(from, bytes.length);
       return;
     }
     switch (env.body.case) {
@@ -108,6 +108,8 @@ export class Rendezvous {
         return this.onKeepalive(env as EnvelopeOf<"keepalive">, from, now);
       case "holePunchRequest":
         return this.onHolePunchRequest(env as EnvelopeOf<"holePunchRequest">, from, now);
+      case "unregister":
+        return this.onUnregister(env as EnvelopeOf<"unregister">, from, now);
       default:
         return this.stats.drop("unexpected_type");
     }
@@ -137,7 +139,7 @@ export class Rendezvous {
       this.stats.count(res.code === "NAME_TAKEN" ? "register_taken" : "register_full");
       return res.code === "NAME_TAKEN"
         ? this.replyError(from, env.txid, ErrorCode.NAME_TAKEN, `name ${JSON.stringify(r.name)} is registered by another client`)
-        : this.replyError(from, env.txid, ErrorCode.REGISTRY_FULL, "server registry is full", 5000);
+        : this.replyError(from, env.txid, ErrorCode.REGISTRY_FULL, "server registry is full", REGISTRY_FULL_RETRY_AFTER);
     }
     this.stats.count("register_ok");
     if (res.isNew || res.moved) {
@@ -175,7 +177,11 @@ export class Rendezvous {
       return this.replyError(from, env.txid, ErrorCode.NOT_REGISTERED, "register before asking for a peer");
     }
     const targetName = env.body.value.target;
-    const target = NAME_PATTERN.test(targetName) ? this.registry.lookup(targetName, now) : undefined;
+    if (!NAME_PATTERN.test(targetName)) {
+      this.stats.count("punch_invalid");
+      return this.replyError(from, env.txid, ErrorCode.NAME_INVALID, `invalid peer name ${JSON.stringify(targetName)}`);
+    }
+    const target = this.registry.lookup(targetName, now);
     if (!target || target === requester) {
       this.stats.count("punch_unknown");
       return this.send(from, env.txid, {
@@ -190,10 +196,42 @@ export class Rendezvous {
     this.sendInitiate(target, requester, token, false, 0n);
   }
 
+  private onUnregister(env: EnvelopeOf<"unregister">, from: Addr, now: number): void {
+    const u = env.body.value;
+    if (this.registry.unregister(from, u.name, u.instance, now)) {
+      this.stats.count("unregistered");
+      this.log.info("unregistered", { name: u.name });
+    } else this.stats.drop("unregister_mismatch");
+  }
+
+  /**
+   * Tells a client of another version what we speak, in the smallest reply
+   * we have (12 bytes, no text), and only when the request was at least as
+   * large: a spoofed tiny datagram must not make us send more than we got.
+   */
+  private replyVersionError(to: Addr, requestBytes: number): void {
+    const reply = encodePacket({
+      case: "error",
+      value: {
+        $typeName: "holepunch.v1.Error",
+        code: ErrorCode.UNSUPPORTED_VERSION,
+        message: "",
+        retryAfterMs: 0,
+        supportedVersions: [...SUPPORTED_VERSIONS],
+      },
+    });
+    if (reply.length > requestBytes) return this.stats.drop("version_reply_too_large");
+    this.stats.count("error_sent");
+    this.stats.count("sent");
+    this.opts.send(reply, to);
+  }
+
   /** The same pair at the same addresses keeps its token, so retried requests join one attempt. */
   private introductionToken(a: Registration, b: Registration, now: number): Uint8Array {
-    const key = `${a.name}\n${b.name}`;
-    const where = `${addrKey(a.observed)} ${addrKey(b.observed)}`;
+    // Unordered: two clients that ask for each other join one attempt.
+    const [x, y] = a.name < b.name ? [a, b] : [b, a];
+    const key = `${x.name}\n${y.name}`;
+    const where = `${addrKey(x.observed)} ${addrKey(y.observed)}`;
     const existing = this.intros.get(key);
     if (existing && existing.expiresAt > now && existing.where === where) return existing.token;
     if (existing) this.intros.delete(key);
@@ -228,7 +266,7 @@ export class Rendezvous {
         code,
         message,
         retryAfterMs,
-        supportedVersions: code === ErrorCode.UNSUPPORTED_VERSION ? [...SUPPORTED_VERSIONS] : [],
+        supportedVersions: [],
       },
     });
   }

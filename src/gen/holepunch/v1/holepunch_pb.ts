@@ -16,7 +16,7 @@ import type { Message as Message$1 } from "@bufbuild/protobuf";
  * Describes the file holepunch/v1/holepunch.proto.
  */
 export const file_holepunch_v1_holepunch: GenFile = /*@__PURE__*/
-  fileDesc("Chxob2xlcHVuY2gvdjEvaG9sZXB1bmNoLnByb3RvEgxob2xlcHVuY2gudjEisAUKCEVudmVsb3BlEgwKBHR4aWQYASABKAQSKgoIcmVnaXN0ZXIYCiABKAsyFi5ob2xlcHVuY2gudjEuUmVnaXN0ZXJIABIsCglrZWVwYWxpdmUYCyABKAsyFy5ob2xlcHVuY2gudjEuS2VlcGFsaXZlSAASPAoSaG9sZV9wdW5jaF9yZXF1ZXN0GAwgASgLMh4uaG9sZXB1bmNoLnYxLkhvbGVQdW5jaFJlcXVlc3RIABIxCgxyZWdpc3Rlcl9hY2sYFCABKAsyGS5ob2xlcHVuY2gudjEuUmVnaXN0ZXJBY2tIABIzCg1rZWVwYWxpdmVfYWNrGBUgASgLMhouaG9sZXB1bmNoLnYxLktlZXBhbGl2ZUFja0gAEk0KG2hvbGVfcHVuY2hfcmVzcG9uc2VfdW5rbm93bhgWIAEoCzImLmhvbGVwdW5jaC52MS5Ib2xlUHVuY2hSZXNwb25zZVVua25vd25IABI+ChNob2xlX3B1bmNoX2luaXRpYXRlGBcgASgLMh8uaG9sZXB1bmNoLnYxLkhvbGVQdW5jaEluaXRpYXRlSAASJAoFZXJyb3IYGCABKAsyEy5ob2xlcHVuY2gudjEuRXJyb3JIABIvCgtwdW5jaF9wcm9iZRgeIAEoCzIYLmhvbGVwdW5jaC52MS5QdW5jaFByb2JlSAASKwoJcHVuY2hfYWNrGB8gASgLMhYuaG9sZXB1bmNoLnYxLlB1bmNoQWNrSAASKAoHbWVzc2FnZRggIAEoCzIVLmhvbGVwdW5jaC52MS5NZXNzYWdlSAASLwoLbWVzc2FnZV9hY2sYISABKAsyGC5ob2xlcHVuY2gudjEuTWVzc2FnZUFja0gAEiAKA2J5ZRgiIAEoCzIRLmhvbGVwdW5jaC52MS5CeWVIAEIGCgRib2R5IiMKB0FkZHJlc3MSCgoCaXAYASABKAwSDAoEcG9ydBgCIAEoDSJsCghSZWdpc3RlchIMCgRuYW1lGAEgASgJEhAKCGluc3RhbmNlGAIgASgMEi4KD2xvY2FsX2FkZHJlc3NlcxgDIAMoCzIVLmhvbGVwdW5jaC52MS5BZGRyZXNzEhAKCHNvZnR3YXJlGAQgASgJImoKC1JlZ2lzdGVyQWNrEgwKBG5hbWUYASABKAkSJwoIb2JzZXJ2ZWQYAiABKAsyFS5ob2xlcHVuY2gudjEuQWRkcmVzcxIOCgZ0dGxfbXMYAyABKA0SFAoMa2VlcGFsaXZlX21zGAQgASgNIisKCUtlZXBhbGl2ZRIMCgRuYW1lGAEgASgJEhAKCGluc3RhbmNlGAIgASgMIjcKDEtlZXBhbGl2ZUFjaxInCghvYnNlcnZlZBgBIAEoCzIVLmhvbGVwdW5jaC52MS5BZGRyZXNzIiIKEEhvbGVQdW5jaFJlcXVlc3QSDgoGdGFyZ2V0GAEgASgJIioKGEhvbGVQdW5jaFJlc3BvbnNlVW5rbm93bhIOCgZ0YXJnZXQYASABKAkidQoRSG9sZVB1bmNoSW5pdGlhdGUSEQoJcGVlcl9uYW1lGAEgASgJEisKCmNhbmRpZGF0ZXMYAiADKAsyFy5ob2xlcHVuY2gudjEuQ2FuZGlkYXRlEg0KBXRva2VuGAMgASgMEhEKCWluaXRpYXRvchgEIAEoCCJeCglDYW5kaWRhdGUSJgoHYWRkcmVzcxgBIAEoCzIVLmhvbGVwdW5jaC52MS5BZGRyZXNzEikKBGtpbmQYAiABKA4yGy5ob2xlcHVuY2gudjEuQ2FuZGlkYXRlS2luZCI7CgpQdW5jaFByb2JlEg0KBXRva2VuGAEgASgMEhEKCWZyb21fbmFtZRgCIAEoCRILCgNzZXEYAyABKAQiTwoIUHVuY2hBY2sSDQoFdG9rZW4YASABKAwSCwoDc2VxGAIgASgEEicKCG9ic2VydmVkGAMgASgLMhUuaG9sZXB1bmNoLnYxLkFkZHJlc3MiQQoHTWVzc2FnZRINCgV0b2tlbhgBIAEoDBILCgNzZXEYAiABKAQSDAoEZGF0YRgDIAEoDBIMCgRsYXN0GAQgASgIIigKCk1lc3NhZ2VBY2sSDQoFdG9rZW4YASABKAwSCwoDc2VxGAIgASgEIiQKA0J5ZRINCgV0b2tlbhgBIAEoDBIOCgZyZWFzb24YAiABKAkicwoFRXJyb3ISJQoEY29kZRgBIAEoDjIXLmhvbGVwdW5jaC52MS5FcnJvckNvZGUSDwoHbWVzc2FnZRgCIAEoCRIWCg5yZXRyeV9hZnRlcl9tcxgDIAEoDRIaChJzdXBwb3J0ZWRfdmVyc2lvbnMYBCADKA0qZgoNQ2FuZGlkYXRlS2luZBIeChpDQU5ESURBVEVfS0lORF9VTlNQRUNJRklFRBAAEhsKF0NBTkRJREFURV9LSU5EX09CU0VSVkVEEAESGAoUQ0FORElEQVRFX0tJTkRfTE9DQUwQAirdAQoJRXJyb3JDb2RlEhoKFkVSUk9SX0NPREVfVU5TUEVDSUZJRUQQABIbChdFUlJPUl9DT0RFX05BTUVfSU5WQUxJRBABEhkKFUVSUk9SX0NPREVfTkFNRV9UQUtFThACEhsKF0VSUk9SX0NPREVfUkFURV9MSU1JVEVEEAMSIgoeRVJST1JfQ09ERV9VTlNVUFBPUlRFRF9WRVJTSU9OEAQSHQoZRVJST1JfQ09ERV9OT1RfUkVHSVNURVJFRBAFEhwKGEVSUk9SX0NPREVfUkVHSVNUUllfRlVMTBAGYgZwcm90bzM");
+  fileDesc("Chxob2xlcHVuY2gvdjEvaG9sZXB1bmNoLnByb3RvEgxob2xlcHVuY2gudjEi4AUKCEVudmVsb3BlEgwKBHR4aWQYASABKAQSKgoIcmVnaXN0ZXIYCiABKAsyFi5ob2xlcHVuY2gudjEuUmVnaXN0ZXJIABIsCglrZWVwYWxpdmUYCyABKAsyFy5ob2xlcHVuY2gudjEuS2VlcGFsaXZlSAASPAoSaG9sZV9wdW5jaF9yZXF1ZXN0GAwgASgLMh4uaG9sZXB1bmNoLnYxLkhvbGVQdW5jaFJlcXVlc3RIABIuCgp1bnJlZ2lzdGVyGA0gASgLMhguaG9sZXB1bmNoLnYxLlVucmVnaXN0ZXJIABIxCgxyZWdpc3Rlcl9hY2sYFCABKAsyGS5ob2xlcHVuY2gudjEuUmVnaXN0ZXJBY2tIABIzCg1rZWVwYWxpdmVfYWNrGBUgASgLMhouaG9sZXB1bmNoLnYxLktlZXBhbGl2ZUFja0gAEk0KG2hvbGVfcHVuY2hfcmVzcG9uc2VfdW5rbm93bhgWIAEoCzImLmhvbGVwdW5jaC52MS5Ib2xlUHVuY2hSZXNwb25zZVVua25vd25IABI+ChNob2xlX3B1bmNoX2luaXRpYXRlGBcgASgLMh8uaG9sZXB1bmNoLnYxLkhvbGVQdW5jaEluaXRpYXRlSAASJAoFZXJyb3IYGCABKAsyEy5ob2xlcHVuY2gudjEuRXJyb3JIABIvCgtwdW5jaF9wcm9iZRgeIAEoCzIYLmhvbGVwdW5jaC52MS5QdW5jaFByb2JlSAASKwoJcHVuY2hfYWNrGB8gASgLMhYuaG9sZXB1bmNoLnYxLlB1bmNoQWNrSAASKAoHbWVzc2FnZRggIAEoCzIVLmhvbGVwdW5jaC52MS5NZXNzYWdlSAASLwoLbWVzc2FnZV9hY2sYISABKAsyGC5ob2xlcHVuY2gudjEuTWVzc2FnZUFja0gAEiAKA2J5ZRgiIAEoCzIRLmhvbGVwdW5jaC52MS5CeWVIAEIGCgRib2R5IiMKB0FkZHJlc3MSCgoCaXAYASABKAwSDAoEcG9ydBgCIAEoDSJsCghSZWdpc3RlchIMCgRuYW1lGAEgASgJEhAKCGluc3RhbmNlGAIgASgMEi4KD2xvY2FsX2FkZHJlc3NlcxgDIAMoCzIVLmhvbGVwdW5jaC52MS5BZGRyZXNzEhAKCHNvZnR3YXJlGAQgASgJImoKC1JlZ2lzdGVyQWNrEgwKBG5hbWUYASABKAkSJwoIb2JzZXJ2ZWQYAiABKAsyFS5ob2xlcHVuY2gudjEuQWRkcmVzcxIOCgZ0dGxfbXMYAyABKA0SFAoMa2VlcGFsaXZlX21zGAQgASgNIisKCUtlZXBhbGl2ZRIMCgRuYW1lGAEgASgJEhAKCGluc3RhbmNlGAIgASgMIiwKClVucmVnaXN0ZXISDAoEbmFtZRgBIAEoCRIQCghpbnN0YW5jZRgCIAEoDCI3CgxLZWVwYWxpdmVBY2sSJwoIb2JzZXJ2ZWQYASABKAsyFS5ob2xlcHVuY2gudjEuQWRkcmVzcyIiChBIb2xlUHVuY2hSZXF1ZXN0Eg4KBnRhcmdldBgBIAEoCSIqChhIb2xlUHVuY2hSZXNwb25zZVVua25vd24SDgoGdGFyZ2V0GAEgASgJInUKEUhvbGVQdW5jaEluaXRpYXRlEhEKCXBlZXJfbmFtZRgBIAEoCRIrCgpjYW5kaWRhdGVzGAIgAygLMhcuaG9sZXB1bmNoLnYxLkNhbmRpZGF0ZRINCgV0b2tlbhgDIAEoDBIRCglpbml0aWF0b3IYBCABKAgiXgoJQ2FuZGlkYXRlEiYKB2FkZHJlc3MYASABKAsyFS5ob2xlcHVuY2gudjEuQWRkcmVzcxIpCgRraW5kGAIgASgOMhsuaG9sZXB1bmNoLnYxLkNhbmRpZGF0ZUtpbmQiOwoKUHVuY2hQcm9iZRINCgV0b2tlbhgBIAEoDBIRCglmcm9tX25hbWUYAiABKAkSCwoDc2VxGAMgASgEIk8KCFB1bmNoQWNrEg0KBXRva2VuGAEgASgMEgsKA3NlcRgCIAEoBBInCghvYnNlcnZlZBgDIAEoCzIVLmhvbGVwdW5jaC52MS5BZGRyZXNzIkEKB01lc3NhZ2USDQoFdG9rZW4YASABKAwSCwoDc2VxGAIgASgEEgwKBGRhdGEYAyABKAwSDAoEbGFzdBgEIAEoCCIoCgpNZXNzYWdlQWNrEg0KBXRva2VuGAEgASgMEgsKA3NlcRgCIAEoBCIkCgNCeWUSDQoFdG9rZW4YASABKAwSDgoGcmVhc29uGAIgASgJInMKBUVycm9yEiUKBGNvZGUYASABKA4yFy5ob2xlcHVuY2gudjEuRXJyb3JDb2RlEg8KB21lc3NhZ2UYAiABKAkSFgoOcmV0cnlfYWZ0ZXJfbXMYAyABKA0SGgoSc3VwcG9ydGVkX3ZlcnNpb25zGAQgAygNKmYKDUNhbmRpZGF0ZUtpbmQSHgoaQ0FORElEQVRFX0tJTkRfVU5TUEVDSUZJRUQQABIbChdDQU5ESURBVEVfS0lORF9PQlNFUlZFRBABEhgKFENBTkRJREFURV9LSU5EX0xPQ0FMEAIq3QEKCUVycm9yQ29kZRIaChZFUlJPUl9DT0RFX1VOU1BFQ0lGSUVEEAASGwoXRVJST1JfQ09ERV9OQU1FX0lOVkFMSUQQARIZChVFUlJPUl9DT0RFX05BTUVfVEFLRU4QAhIbChdFUlJPUl9DT0RFX1JBVEVfTElNSVRFRBADEiIKHkVSUk9SX0NPREVfVU5TVVBQT1JURURfVkVSU0lPThAEEh0KGUVSUk9SX0NPREVfTk9UX1JFR0lTVEVSRUQQBRIcChhFUlJPUl9DT0RFX1JFR0lTVFJZX0ZVTEwQBmIGcHJvdG8z");
 
 /**
  * One datagram. `txid` correlates a request with its reply and lets the
@@ -53,6 +53,12 @@ export type Envelope = Message$1<"holepunch.v1.Envelope"> & {
      */
     value: HolePunchRequest;
     case: "holePunchRequest";
+  } | {
+    /**
+     * @generated from field: holepunch.v1.Unregister unregister = 13;
+     */
+    value: Unregister;
+    case: "unregister";
   } | {
     /**
      * server -> client
@@ -248,6 +254,32 @@ export const KeepaliveSchema: GenMessage<Keepalive> = /*@__PURE__*/
   messageDesc(file_holepunch_v1_holepunch, 4);
 
 /**
+ * The client is leaving: forget `name` now rather than at TTL expiry, so a
+ * restarted client can take the name at once. Honoured only from the
+ * registered address with the same instance; never answered.
+ *
+ * @generated from message holepunch.v1.Unregister
+ */
+export type Unregister = Message$1<"holepunch.v1.Unregister"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: bytes instance = 2;
+   */
+  instance: Uint8Array;
+};
+
+/**
+ * Describes the message holepunch.v1.Unregister.
+ * Use `create(UnregisterSchema)` to create a new message.
+ */
+export const UnregisterSchema: GenMessage<Unregister> = /*@__PURE__*/
+  messageDesc(file_holepunch_v1_holepunch, 5);
+
+/**
  * Refresh accepted; `observed` lets the client notice a NAT rebinding.
  *
  * @generated from message holepunch.v1.KeepaliveAck
@@ -264,7 +296,7 @@ export type KeepaliveAck = Message$1<"holepunch.v1.KeepaliveAck"> & {
  * Use `create(KeepaliveAckSchema)` to create a new message.
  */
 export const KeepaliveAckSchema: GenMessage<KeepaliveAck> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 5);
+  messageDesc(file_holepunch_v1_holepunch, 6);
 
 /**
  * Ask the server to introduce the (registered) sender to `target`.
@@ -283,7 +315,7 @@ export type HolePunchRequest = Message$1<"holepunch.v1.HolePunchRequest"> & {
  * Use `create(HolePunchRequestSchema)` to create a new message.
  */
 export const HolePunchRequestSchema: GenMessage<HolePunchRequest> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 6);
+  messageDesc(file_holepunch_v1_holepunch, 7);
 
 /**
  * `target` is not registered (yet). The client may ask again later.
@@ -302,7 +334,7 @@ export type HolePunchResponseUnknown = Message$1<"holepunch.v1.HolePunchResponse
  * Use `create(HolePunchResponseUnknownSchema)` to create a new message.
  */
 export const HolePunchResponseUnknownSchema: GenMessage<HolePunchResponseUnknown> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 7);
+  messageDesc(file_holepunch_v1_holepunch, 8);
 
 /**
  * Sent by the server to both peers: start punching to `peer_name` at all of
@@ -341,7 +373,7 @@ export type HolePunchInitiate = Message$1<"holepunch.v1.HolePunchInitiate"> & {
  * Use `create(HolePunchInitiateSchema)` to create a new message.
  */
 export const HolePunchInitiateSchema: GenMessage<HolePunchInitiate> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 8);
+  messageDesc(file_holepunch_v1_holepunch, 9);
 
 /**
  * @generated from message holepunch.v1.Candidate
@@ -363,7 +395,7 @@ export type Candidate = Message$1<"holepunch.v1.Candidate"> & {
  * Use `create(CandidateSchema)` to create a new message.
  */
 export const CandidateSchema: GenMessage<Candidate> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 9);
+  messageDesc(file_holepunch_v1_holepunch, 10);
 
 /**
  * Peer-to-peer probe: "I am `from_name` in attempt `token`". Also used as the
@@ -393,7 +425,7 @@ export type PunchProbe = Message$1<"holepunch.v1.PunchProbe"> & {
  * Use `create(PunchProbeSchema)` to create a new message.
  */
 export const PunchProbeSchema: GenMessage<PunchProbe> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 10);
+  messageDesc(file_holepunch_v1_holepunch, 11);
 
 /**
  * Answer to a PunchProbe, sent back to the address the probe came from.
@@ -425,7 +457,7 @@ export type PunchAck = Message$1<"holepunch.v1.PunchAck"> & {
  * Use `create(PunchAckSchema)` to create a new message.
  */
 export const PunchAckSchema: GenMessage<PunchAck> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 11);
+  messageDesc(file_holepunch_v1_holepunch, 12);
 
 /**
  * One chunk of a chat line. Chunks are numbered from 1 per session; a line is
@@ -460,7 +492,7 @@ export type Message = Message$1<"holepunch.v1.Message"> & {
  * Use `create(MessageSchema)` to create a new message.
  */
 export const MessageSchema: GenMessage<Message> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 12);
+  messageDesc(file_holepunch_v1_holepunch, 13);
 
 /**
  * Cumulative acknowledgement: every chunk up to and including `seq` arrived.
@@ -484,7 +516,7 @@ export type MessageAck = Message$1<"holepunch.v1.MessageAck"> & {
  * Use `create(MessageAckSchema)` to create a new message.
  */
 export const MessageAckSchema: GenMessage<MessageAck> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 13);
+  messageDesc(file_holepunch_v1_holepunch, 14);
 
 /**
  * The peer is ending the session.
@@ -508,7 +540,7 @@ export type Bye = Message$1<"holepunch.v1.Bye"> & {
  * Use `create(ByeSchema)` to create a new message.
  */
 export const ByeSchema: GenMessage<Bye> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 14);
+  messageDesc(file_holepunch_v1_holepunch, 15);
 
 /**
  * A request was refused. `txid` of the Envelope is the request's.
@@ -544,7 +576,7 @@ export type Error = Message$1<"holepunch.v1.Error"> & {
  * Use `create(ErrorSchema)` to create a new message.
  */
 export const ErrorSchema: GenMessage<Error> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 15);
+  messageDesc(file_holepunch_v1_holepunch, 16);
 
 /**
  * Where a candidate address came from.
