@@ -267,3 +267,18 @@ test("per-IP rate limit: excess requests are dropped, with at most one RATE_LIMI
   expect(limited).toBe(1);
   expect(server!.core.stats.droppedFor("rate_limited")).toBe(16);
 });
+
+test("rate limiting can be switched off (--rate 0)", async () => {
+  await setup({ ratePerSecond: Number.POSITIVE_INFINITY, rateBurst: Number.POSITIVE_INFINITY });
+  const a = await client();
+  a.send(register("alice"));
+  await a.next();
+  // Bursts of 100: a socket's default receive buffer holds only ~256 small datagrams.
+  let acks = 0;
+  for (let round = 0; round < 3; round++) {
+    for (let i = 0; i < 100; i++) a.send(keepalive("alice"));
+    for (let i = 0; i < 100; i++) if ((await a.next()).body.case === "keepaliveAck") acks++;
+  }
+  expect(acks).toBe(300); // far over the default 50/s, burst 100
+  expect(server!.core.stats.droppedFor("rate_limited")).toBe(0);
+});

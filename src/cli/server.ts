@@ -1,7 +1,7 @@
 #!/usr/bin/env bun
 // hp-server: the rendezvous server. Parses flags and runs the library.
 import { cac } from "cac";
-import { DEFAULT_MAX_CLIENTS, DEFAULT_PORT } from "../constants.ts";
+import { DEFAULT_MAX_CLIENTS, DEFAULT_PORT, RATE_BURST_PER_IP, RATE_PER_IP_PER_SECOND } from "../constants.ts";
 import { createLogger, type LogFormat } from "../log.ts";
 import { startServer } from "../server/udp-server.ts";
 import { VERSION } from "../version.ts";
@@ -14,6 +14,8 @@ cli
   .option("--host <host>", "Address to bind (default: all interfaces, IPv4 and IPv6)")
   .option("--port <port>", `UDP port (default: ${DEFAULT_PORT})`)
   .option("--max-clients <n>", `Registry size cap (default: ${DEFAULT_MAX_CLIENTS})`)
+  .option("--rate <n>", `Requests per second allowed per source IP, 0 for no limit (default: ${RATE_PER_IP_PER_SECOND})`)
+  .option("--burst <n>", `Burst allowed per source IP (default: ${RATE_BURST_PER_IP})`)
   .option("--log-format <format>", "text or json (default: text)")
   .option("--verbose", "Log every request");
 
@@ -24,9 +26,18 @@ async function run(flags: Record<string, unknown>): Promise<void> {
   const port = intOption(flags.port, "--port", DEFAULT_PORT, 0, 65535);
   const maxClients = intOption(flags.maxClients, "--max-clients", DEFAULT_MAX_CLIENTS, 1, 100_000_000);
   const host = typeof flags.host === "string" ? flags.host : undefined;
+  const rate = intOption(flags.rate, "--rate", RATE_PER_IP_PER_SECOND, 0, 100_000_000);
+  const burst = intOption(flags.burst, "--burst", Math.max(RATE_BURST_PER_IP, rate * 2), 1, 1_000_000_000);
   let server;
   try {
-    server = await startServer({ host, port, maxClients, log });
+    server = await startServer({
+      host,
+      port,
+      maxClients,
+      log,
+      ratePerSecond: rate === 0 ? Number.POSITIVE_INFINITY : rate,
+      rateBurst: rate === 0 ? Number.POSITIVE_INFINITY : burst,
+    });
   } catch (e) {
     fail("SOCKET_ERROR", `cannot listen on ${host ?? "::"} port ${port}: ${(e as Error).message}`);
   }
