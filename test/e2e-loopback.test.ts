@@ -122,3 +122,31 @@ describe("CLI, loopback", () => {
     expect(badFlag.stderr.toString().trim().split("\n")).toHaveLength(1);
   });
 });
+
+test("IPv6 loopback: server on [::1], clients chat over IPv6", async () => {
+  server = await startServer({ host: "::1", port: 0 });
+  const alice = new EventLog();
+  const bob = new EventLog();
+  clients.push(await startClient({ server: `[::1]:${server.port}`, name: "alice", onEvent: alice.push }));
+  await alice.waitEvent("registered");
+  clients.push(await startClient({ server: `[::1]:${server.port}`, name: "bob", peer: "alice", onEvent: bob.push }));
+  const c = await bob.waitEvent("connected");
+  expect(c.address).toBe(`[::1]:${clients[0]!.port}`);
+  await alice.waitEvent("connected");
+  clients[1]!.client.sendLine("over v6");
+  await alice.waitMessage("over v6");
+});
+
+test("server unreachable: hp-client gives up after 10 s with exit code 3", async () => {
+  // A port nobody listens on: ICMP errors on an unconnected UDP socket must not crash the client.
+  const probe = await Bun.udpSocket({ hostname: "127.0.0.1", port: 0, socket: { data() {}, error() {} } });
+  const deadPort = probe.port;
+  probe.close();
+  const p = Bun.spawn(["bun", join(import.meta.dir, "../src/cli/client.ts"), `127.0.0.1:${deadPort}`, "alice", "--json"], {
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  expect(await p.exited).toBe(3);
+  const events = (await new Response(p.stdout).text()).trim().split("\n").map((l) => JSON.parse(l));
+  expect(events).toEqual([{ event: "error", code: "SERVER_UNREACHABLE", message: "no answer from the server after 10 s" }]);
+}, 20_000);

@@ -10,8 +10,6 @@
 //   send <ip:port> <data>           send one datagram
 //   burst <ip:port> <count> <tag>   send <count> datagrams "<tag>:<i>" (paced), then
 //                                   "<tag>:fin" every 50 ms until the echo of it returns
-import dgram from "node:dgram";
-
 const args = process.argv.slice(2);
 const portArg = args.indexOf("--port");
 const port = portArg >= 0 ? Number(args[portArg + 1]) : 0;
@@ -23,31 +21,40 @@ const split = (addr: string) => {
   return { host: addr.slice(0, i), port: Number(addr.slice(i + 1)) };
 };
 
-const sock = dgram.createSocket("udp4");
 const replyCounts = new Map<string, number>();
 const finWaiters = new Map<string, () => void>();
 
-sock.on("message", (msg, rinfo) => {
-  const from = `${rinfo.address}:${rinfo.port}`;
-  const data = msg.toString();
-  let json: unknown;
-  try {
-    json = JSON.parse(data);
-  } catch {}
-  out(json !== undefined ? { event: "recv", from, data, json } : { event: "recv", from, data });
-  if (echo) sock.send(JSON.stringify({ observed: from, data }), rinfo.port, rinfo.address);
-  // Bookkeeping for bursts: count echoed burst packets, detect the echoed fin.
-  const echoed = (json as { data?: unknown } | undefined)?.data;
-  if (typeof echoed === "string") {
-    const [tag, seq] = [echoed.slice(0, echoed.lastIndexOf(":")), echoed.slice(echoed.lastIndexOf(":") + 1)];
-    if (seq === "fin") finWaiters.get(tag)?.();
-    else replyCounts.set(tag, (replyCounts.get(tag) ?? 0) + 1);
-  }
+const sock = await Bun.udpSocket({
+  hostname: "0.0.0.0",
+  port,
+  socket: {
+    data(s, buf, rport, raddr) {
+      const from = `${raddr}:${rport}`;
+      const data = buf.toString();
+      let json: unknown;
+      try {
+        json = JSON.parse(data);
+      } catch {}
+      out(json !== undefined ? { event: "recv", from, data, json } : { event: "recv", from, data });
+      if (echo) s.send(JSON.stringify({ observed: from, data }), rport, raddr);
+      // Bookkeeping for bursts: count echoed burst packets, detect the echoed fin.
+      const echoed = (json as { data?: unknown } | undefined)?.data;
+      if (typeof echoed === "string") {
+        const [tag, seq] = [echoed.slice(0, echoed.lastIndexOf(":")), echoed.slice(echoed.lastIndexOf(":") + 1)];
+        if (seq === "fin") finWaiters.get(tag)?.();
+        else replyCounts.set(tag, (replyCounts.get(tag) ?? 0) + 1);
+      }
+    },
+    error(_s, err) {
+      out({ event: "socket-error", message: String(err?.message ?? err) });
+    },
+  },
 });
+out({ event: "bound", port: sock.port });
 
-function send(to: string, data: string): Promise<void> {
+async function send(to: string, data: string): Promise<void> {
   const { host, port } = split(to);
-  return new Promise((resolve) => sock.send(data, port, host, () => resolve()));
+  sock.send(data, port, host);
 }
 
 async function burst(to: string, count: number, tag: string): Promise<void> {
@@ -66,8 +73,6 @@ async function burst(to: string, count: number, tag: string): Promise<void> {
   }
   out({ event: "burst-done", tag, sent: count, replies: replyCounts.get(tag) ?? 0, finEchoed: done });
 }
-
-sock.bind(port, "0.0.0.0", () => out({ event: "bound", port: sock.address().port }));
 
 for await (const line of console) {
   const [cmd, to, ...rest] = line.trim().split(" ");
