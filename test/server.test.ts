@@ -64,11 +64,12 @@ describe("register", () => {
       case: "unregister" as const,
       value: { $typeName: "holepunch.v1.Unregister" as const, name: "alice", instance },
     });
-    b.send(unregister(instanceA)); // right instance, wrong address
+    b.send(unregister(instanceA)); // right instance, wrong address (nothing registered there)
     a.send(unregister(instanceB)); // right address, wrong instance
     expect(await a.silentFor(100)).toBe(true);
     expect(server!.core.registry.size).toBe(1);
-    expect(server!.core.stats.droppedFor("unregister_mismatch")).toBe(2);
+    expect(server!.core.stats.droppedFor("unregister_mismatch")).toBe(1);
+    expect(server!.core.stats.get("unregister_repeat")).toBe(1);
     a.send(unregister(instanceA));
     expect(await a.silentFor(100)).toBe(true); // never answered
     expect(server!.core.registry.size).toBe(0);

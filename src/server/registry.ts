@@ -66,12 +66,13 @@ export class Registry {
     return reg;
   }
 
-  /** Removes `name` if it is held at `observed` by `instance`. */
-  unregister(observed: Addr, name: string, instance: Uint8Array, now: number): boolean {
+  /** Removes `name` if it is held at `observed` by `instance`. "absent": nothing is registered there (a repeat). */
+  unregister(observed: Addr, name: string, instance: Uint8Array, now: number): "removed" | "absent" | "mismatch" {
     const reg = this.byAddress(observed, now);
-    if (!reg || reg.name !== name || !sameBytes(reg.instance, instance)) return false;
+    if (!reg) return "absent";
+    if (reg.name !== name || !sameBytes(reg.instance, instance)) return "mismatch";
     this.remove(reg);
-    return true;
+    return "removed";
   }
 
   lookup(name: string, now: number): Registration | undefined {

@@ -198,10 +198,12 @@ export class Rendezvous {
 
   private onUnregister(env: EnvelopeOf<"unregister">, from: Addr, now: number): void {
     const u = env.body.value;
-    if (this.registry.unregister(from, u.name, u.instance, now)) {
+    const result = this.registry.unregister(from, u.name, u.instance, now);
+    if (result === "removed") {
       this.stats.count("unregistered");
       this.log.info("unregistered", { name: u.name });
-    } else this.stats.drop("unregister_mismatch");
+    } else if (result === "absent") this.stats.count("unregister_repeat"); // clients send it twice
+    else this.stats.drop("unregister_mismatch");
   }
 
   /**
