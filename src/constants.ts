@@ -19,8 +19,12 @@ export const MAX_CHUNK_BYTES = 1000;
 /** Names: 1–32 characters, letters, digits, '.', '_' and '-', starting with a letter or digit. */
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$/;
 export const MAX_LOCAL_ADDRESSES = 8;
-export const INSTANCE_BYTES = 16;
 export const TOKEN_BYTES = 16;
+/** Ed25519 / X25519 public keys, Ed25519 signatures, registration secrets, truncated MACs. */
+export const KEY_BYTES = 32;
+export const SIGNATURE_BYTES = 64;
+export const SECRET_BYTES = 16;
+export const AUTH_BYTES = 16;
 
 // ---- server ----
 /** A registration lives this long without a refresh. */
@@ -80,5 +84,21 @@ export const MESSAGE_WINDOW = 64;
 export const MESSAGE_RTO_INITIAL = 1 * second;
 /** Longest chat line delivered whole; a longer one is delivered in pieces of this size. */
 export const MAX_LINE_BYTES = 1024 * 1024;
+// ---- security ----
+/** A peer session moves to a new key after this many packets or this long, whichever first. */
+export const REKEY_AFTER_PACKETS = 1 << 20;
+export const REKEY_AFTER = 10 * 60 * second;
+/** A registration cookie (Challenge) is valid this long. */
+export const COOKIE_LIFETIME = 30 * second;
+/** The registration hello is padded to at least this size, so its Challenge fits the anti-amplification budget. */
+export const HELLO_MIN_BYTES = 128;
+/** Most names one source IP may hold at once. */
+export const MAX_NAMES_PER_IP = 64;
+/** Per name: Register and HolePunchRequest rate (per second) and burst. */
+export const RATE_PER_NAME_PER_SECOND = 10;
+export const RATE_BURST_PER_NAME = 20;
+/** Used registration signatures are remembered this long (replay protection), at most this many. */
+export const MAX_REPLAY_ENTRIES = 200_000;
+
 /** On stdin EOF, wait at most this long for the peer to acknowledge what was sent. */
 export const DRAIN_TIMEOUT = 10 * second;

@@ -13,6 +13,10 @@ export const ErrorCodes = {
   PUNCH_FAILED: 9,
   PEER_LOST: 10,
   SOCKET_ERROR: 11,
+  NOT_ALLOWED: 12,
+  REGISTRATION_REFUSED: 12,
+  PEER_KEY_CHANGED: 13,
+  IDENTITY_ERROR: 14,
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -6,6 +6,7 @@ import { second } from "../src/constants.ts";
 import type { Addr } from "../src/net/address.ts";
 import { Rendezvous } from "../src/server/rendezvous.ts";
 import { SimNet, type NatKind } from "./support/sim-net.ts";
+import { generateIdentity, type Identity } from "../src/identity/keys.ts";
 
 const SERVER: Addr = { ip: "198.18.0.1", port: 39738 };
 type Site = "public" | NatKind;
@@ -22,7 +23,11 @@ function world(lossPercent = 0, seed = 1) {
   const send = net.bind(SERVER, (b, from) => server.handle(b, from));
   server = new Rendezvous({ send, now: () => net.clock.now() });
   let n = 0;
-  const peer = (name: string, site: Site, peerName?: string, lanOf?: string, timeoutMs = 30 * second): Peer => {
+  const identities = new Map<string, Identity>();
+  const peer = (name: string, site: Site, peerName?: string, lanOf?: string, timeoutMs = 30 * second, identity?: Identity): Peer => {
+    // One key per name unless told otherwise (a restarted client keeps its identity file).
+    const id = identity ?? identities.get(name) ?? generateIdentity();
+    identities.set(name, id);
     n++;
     let local: Addr;
     if (site === "public") local = { ip: `198.18.0.${10 + n}`, port: 5000 };
@@ -38,6 +43,7 @@ function world(lossPercent = 0, seed = 1) {
     client = new HolePunchClient({
       server: SERVER,
       name,
+      identity: id,
       peer: peerName,
       timeoutMs,
       locals: site === "public" ? [] : [local],
@@ -126,12 +132,14 @@ describe("client lifecycle (simulated)", () => {
   });
 
   test("unreachable server: SERVER_UNREACHABLE after 10 s", () => {
+    const identity = generateIdentity();
     const net = new SimNet();
     const events: ClientEvent[] = [];
     let exit: number | undefined;
     const c = new HolePunchClient({
       server: { ip: "198.18.0.99", port: 1 },
       name: "bob",
+      identity,
       clock: net.clock,
       send: net.bind({ ip: "198.18.0.5", port: 5000 }, () => {}),
       onEvent: (e) => events.push(e),
@@ -143,11 +151,11 @@ describe("client lifecycle (simulated)", () => {
     expect(exit).toBe(3);
   });
 
-  test("name taken", () => {
+  test("name taken: another key cannot register a live name", () => {
     const w = world();
     w.peer("alice", "cone");
     w.net.clock.advance(1 * second);
-    const imposter = w.peer("alice", "cone");
+    const imposter = w.peer("alice", "cone", undefined, undefined, undefined, generateIdentity());
     w.net.clock.advance(1 * second);
     expect(imposter.events.at(-1)).toMatchObject({ event: "error", code: "NAME_TAKEN" });
     expect(imposter.exit).toBe(5);
@@ -208,28 +216,23 @@ describe("client lifecycle (simulated)", () => {
   });
 });
 
-test("the initiator restarts: the listener drops the old session and connects to the new one", () => {
+test("the initiator crashes and restarts (same key): the listener drops the old session for the new one", () => {
   const w = world();
   const alice = w.peer("alice", "cone");
   const bob = w.peer("bob", "cone", "alice");
   w.net.clock.advance(5 * second);
   expect(connected(alice)).toBeDefined();
-  w.net.lossPercent = 100; // bob dies without a Bye
+  w.net.lossPercent = 100; // bob dies without a Bye or an Unregister
   bob.client.close("crash");
   w.net.lossPercent = 0;
   w.net.clock.advance(1 * second);
-  // A new bob process: same name, new instance, new socket. The server refuses the
-  // name while the old registration lives, so the new bob must wait it out.
-  const bob2 = w.peer("bob", "cone", "alice", undefined, 60 * second);
-  w.net.clock.advance(1 * second);
-  expect(bob2.events.at(-1)).toMatchObject({ event: "error", code: "NAME_TAKEN" });
-  w.net.clock.advance(50 * second); // old registration expired (45 s TTL)
-  const bob3 = w.peer("bob", "cone", "alice");
+  // A new bob process: same identity file, new socket. Same key, so it takes the name at once.
+  const bob2 = w.peer("bob", "cone", "alice");
   w.net.clock.advance(5 * second);
-  expect(connected(bob3)).toBeDefined();
-  const aliceConnected = alice.events.filter((e) => e.event === "connected");
-  expect(aliceConnected).toHaveLength(2);
-  bob3.client.sendLine("it's me again");
+  expect(connected(bob2)).toBeDefined();
+  expect(alice.events.filter((e) => e.event === "connected")).toHaveLength(2);
+  expect(alice.events.find((e) => e.event === "disconnected")).toMatchObject({ reason: "peer started a new session" });
+  bob2.client.sendLine("it's me again");
   w.net.clock.advance(2 * second);
   expect(messages(alice)).toEqual(["it's me again"]);
 });

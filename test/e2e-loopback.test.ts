@@ -5,6 +5,14 @@ import { join } from "node:path";
 import { startClient, type RunningClient } from "../src/client/udp-client.ts";
 import { startServer, type RunningServer } from "../src/server/udp-server.ts";
 import { EventLog } from "./support/events.ts";
+import { generateIdentity } from "../src/identity/keys.ts";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+
+// CLI processes keep their identity and known peers under a throwaway config dir.
+const configHome = mkdtempSync(join(tmpdir(), "hp-e2e-"));
+process.on("exit", () => rmSync(configHome, { recursive: true, force: true }));
+const cliEnv = (who: string) => ({ ...process.env, XDG_CONFIG_HOME: join(configHome, who) });
 
 let server: RunningServer | undefined;
 const clients: RunningClient[] = [];
@@ -15,7 +23,7 @@ afterEach(() => {
 
 async function peer(name: string, peerName?: string) {
   const log = new EventLog();
-  const c = await startClient({ server: `127.0.0.1:${server!.port}`, name, peer: peerName, onEvent: log.push });
+  const c = await startClient({ server: `127.0.0.1:${server!.port}`, name, identity: generateIdentity(), peer: peerName, onEvent: log.push });
   clients.push(c);
   return { c, log };
 }
@@ -49,7 +57,7 @@ describe("library, loopback", () => {
 describe("CLI, loopback", () => {
   const cli = join(import.meta.dir, "../src/cli");
   const spawnLines = (argv: string[]) => {
-    const p = Bun.spawn(argv, { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+    const p = Bun.spawn(argv, { stdin: "pipe", stdout: "pipe", stderr: "pipe", env: cliEnv(argv[3] ?? "x") });
     const lines: string[] = [];
     const waiters: Array<[RegExp, (l: string) => void]> = [];
     (async () => {
@@ -102,6 +110,7 @@ describe("CLI, loopback", () => {
   test("unknown peer: one-line error, exit code 8", async () => {
     server = await startServer({ host: "127.0.0.1", port: 0 });
     const p = Bun.spawn(["bun", join(cli, "client.ts"), `127.0.0.1:${server.port}`, "bob", "carol", "--timeout", "2"], {
+      env: cliEnv("bob"),
       stdout: "pipe",
       stderr: "pipe",
     });
@@ -111,7 +120,7 @@ describe("CLI, loopback", () => {
   });
 
   test("bad flags and names: one-line errors with distinct exit codes", () => {
-    const run = (...args: string[]) => Bun.spawnSync(["bun", join(cli, "client.ts"), ...args], { stderr: "pipe" });
+    const run = (...args: string[]) => Bun.spawnSync(["bun", join(cli, "client.ts"), ...args], { stderr: "pipe", env: cliEnv("flags") });
     const badName = run("127.0.0.1", "bad name!");
     expect(badName.exitCode).toBe(4);
     expect(badName.stderr.toString()).toMatch(/^error: invalid name/);
@@ -127,9 +136,9 @@ test("IPv6 loopback: server on [::1], clients chat over IPv6", async () => {
   server = await startServer({ host: "::1", port: 0 });
   const alice = new EventLog();
   const bob = new EventLog();
-  clients.push(await startClient({ server: `[::1]:${server.port}`, name: "alice", onEvent: alice.push }));
+  clients.push(await startClient({ server: `[::1]:${server.port}`, name: "alice", identity: generateIdentity(), onEvent: alice.push }));
   await alice.waitEvent("registered");
-  clients.push(await startClient({ server: `[::1]:${server.port}`, name: "bob", peer: "alice", onEvent: bob.push }));
+  clients.push(await startClient({ server: `[::1]:${server.port}`, name: "bob", identity: generateIdentity(), peer: "alice", onEvent: bob.push }));
   const c = await bob.waitEvent("connected");
   expect(c.address).toBe(`[::1]:${clients[0]!.port}`);
   await alice.waitEvent("connected");
@@ -143,6 +152,7 @@ test("server unreachable: hp-client gives up after 10 s with exit code 3", async
   const deadPort = probe.port;
   probe.close();
   const p = Bun.spawn(["bun", join(import.meta.dir, "../src/cli/client.ts"), `127.0.0.1:${deadPort}`, "alice", "--json"], {
+    env: cliEnv("alice"),
     stdout: "pipe",
     stderr: "pipe",
   });

@@ -3,32 +3,46 @@ import { CandidateKind, ErrorCode } from "../src/gen/holepunch/v1/holepunch_pb.t
 import type { Body } from "../src/protocol/packet.ts";
 
 const token = Uint8Array.from({ length: 16 }, (_, i) => 0xa0 + i);
-const instance = Uint8Array.from({ length: 16 }, (_, i) => i + 1);
+const secret = Uint8Array.from({ length: 16 }, (_, i) => i + 1);
+const key = Uint8Array.from({ length: 32 }, (_, i) => 0x40 + i);
+const cookie = Uint8Array.from({ length: 24 }, (_, i) => 0x80 + i);
+const sig = Uint8Array.from({ length: 64 }, (_, i) => i);
+const mac16 = Uint8Array.from({ length: 16 }, (_, i) => 0xf0 + i);
 const v4 = (a: number, b: number, c: number, d: number, port: number) => ({
   $typeName: "holepunch.v1.Address" as const,
   ip: Uint8Array.of(a, b, c, d),
   port,
 });
 const v6loop = { $typeName: "holepunch.v1.Address" as const, ip: Uint8Array.of(...new Array(15).fill(0), 1), port: 443 };
+const handshake = { $typeName: "holepunch.v1.Handshake" as const, ephemeral: key, signature: sig };
+const register = (withCookie: boolean) => ({
+  $typeName: "holepunch.v1.Register" as const,
+  name: "alice",
+  publicKey: key,
+  localAddresses: [v4(10, 0, 0, 2, 5000), v6loop],
+  software: "hp/1",
+  cookie: withCookie ? cookie : new Uint8Array(),
+  signature: withCookie ? sig : new Uint8Array(),
+  token: "",
+  padding: withCookie ? new Uint8Array() : new Uint8Array(8),
+});
 
 export const samples: Array<{ name: string; txid: bigint; body: Body }> = [
-  {
-    name: "Register",
-    txid: 1n,
-    body: {
-      case: "register",
-      value: { $typeName: "holepunch.v1.Register", name: "alice", instance, localAddresses: [v4(10, 0, 0, 2, 5000), v6loop], software: "hp/1" },
-    },
-  },
+  { name: "Register (hello)", txid: 1n, body: { case: "register", value: register(false) } },
+  { name: "Challenge", txid: 1n, body: { case: "challenge", value: { $typeName: "holepunch.v1.Challenge", cookie } } },
+  { name: "Register (signed)", txid: 1n, body: { case: "register", value: register(true) } },
   {
     name: "RegisterAck",
     txid: 1n,
-    body: { case: "registerAck", value: { $typeName: "holepunch.v1.RegisterAck", name: "alice", observed: v4(198, 18, 0, 2, 40000), ttlMs: 45000, keepaliveMs: 10000 } },
+    body: {
+      case: "registerAck",
+      value: { $typeName: "holepunch.v1.RegisterAck", name: "alice", observed: v4(198, 18, 0, 2, 40000), ttlMs: 45000, keepaliveMs: 10000, secret },
+    },
   },
-  { name: "Keepalive", txid: 2n, body: { case: "keepalive", value: { $typeName: "holepunch.v1.Keepalive", name: "alice", instance } } },
-  { name: "Unregister", txid: 3n, body: { case: "unregister", value: { $typeName: "holepunch.v1.Unregister", name: "alice", instance } } },
+  { name: "Keepalive", txid: 2n, body: { case: "keepalive", value: { $typeName: "holepunch.v1.Keepalive", name: "alice", secret } } },
+  { name: "Unregister", txid: 3n, body: { case: "unregister", value: { $typeName: "holepunch.v1.Unregister", name: "alice", secret } } },
   { name: "KeepaliveAck", txid: 2n, body: { case: "keepaliveAck", value: { $typeName: "holepunch.v1.KeepaliveAck", observed: v4(198, 18, 0, 2, 40000) } } },
-  { name: "HolePunchRequest", txid: 300n, body: { case: "holePunchRequest", value: { $typeName: "holepunch.v1.HolePunchRequest", target: "bob" } } },
+  { name: "HolePunchRequest", txid: 300n, body: { case: "holePunchRequest", value: { $typeName: "holepunch.v1.HolePunchRequest", target: "bob", secret } } },
   {
     name: "HolePunchResponseUnknown",
     txid: 300n,
@@ -48,6 +62,8 @@ export const samples: Array<{ name: string; txid: bigint; body: Body }> = [
         ],
         token,
         initiator: true,
+        peerKey: key,
+        auth: mac16,
       },
     },
   },
@@ -61,13 +77,15 @@ export const samples: Array<{ name: string; txid: bigint; body: Body }> = [
     txid: 0n,
     body: { case: "error", value: { $typeName: "holepunch.v1.Error", code: ErrorCode.UNSUPPORTED_VERSION, message: "", retryAfterMs: 0, supportedVersions: [1] } },
   },
-  { name: "PunchProbe", txid: 0n, body: { case: "punchProbe", value: { $typeName: "holepunch.v1.PunchProbe", token, fromName: "bob", seq: 1n } } },
-  { name: "PunchAck", txid: 0n, body: { case: "punchAck", value: { $typeName: "holepunch.v1.PunchAck", token, seq: 1n, observed: v4(198, 18, 0, 3, 1024) } } },
+  { name: "PunchProbe", txid: 0n, body: { case: "punchProbe", value: { $typeName: "holepunch.v1.PunchProbe", token, fromName: "bob", seq: 1n, handshake } } },
   {
-    name: "Message",
+    name: "PunchAck",
     txid: 0n,
-    body: { case: "message", value: { $typeName: "holepunch.v1.Message", token, seq: 1n, data: new TextEncoder().encode("hi"), last: true } },
+    body: { case: "punchAck", value: { $typeName: "holepunch.v1.PunchAck", token, seq: 1n, observed: v4(198, 18, 0, 3, 1024), handshake, proof: mac16 } },
   },
-  { name: "MessageAck", txid: 0n, body: { case: "messageAck", value: { $typeName: "holepunch.v1.MessageAck", token, seq: 1n } } },
-  { name: "Bye", txid: 0n, body: { case: "bye", value: { $typeName: "holepunch.v1.Bye", token, reason: "done" } } },
+  {
+    name: "Sealed",
+    txid: 0n,
+    body: { case: "sealed", value: { $typeName: "holepunch.v1.Sealed", token, epoch: 1, counter: 5n, ciphertext: new Uint8Array(20).fill(0xcc) } },
+  },
 ];

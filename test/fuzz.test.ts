@@ -9,6 +9,7 @@ import { DecodeError } from "../src/errors.ts";
 import { decodePacket, encodePacket } from "../src/protocol/packet.ts";
 import { Rendezvous } from "../src/server/rendezvous.ts";
 import { samples } from "./fixtures.ts";
+import { generateIdentity } from "../src/identity/keys.ts";
 
 const ROUNDS = 200_000;
 
@@ -63,6 +64,7 @@ test(`${ROUNDS.toLocaleString("en")} random and mutated datagrams: no crash, typ
   const client = new HolePunchClient({
     server: { ip: "198.18.0.1", port: 39738 },
     name: "fuzz",
+    identity: generateIdentity(),
     clock,
     send: () => {},
     onEvent: () => {},
@@ -83,7 +85,7 @@ test(`${ROUNDS.toLocaleString("en")} random and mutated datagrams: no crash, typ
       if (!(e instanceof DecodeError)) throw new Error(`non-DecodeError for ${Buffer.from(bytes).toString("hex")}: ${e}`);
       outcomes.rejected++;
     }
-    if (kind === "register" || kind === "keepalive" || kind === "holePunchRequest") validRequests++;
+    if (kind === "register" || kind === "keepalive" || kind === "holePunchRequest" || kind === "unregister") validRequests++;
     const from = { ip: `198.18.${(i >> 8) & 255}.${i & 255}`, port: 1000 + (i % 50000) };
     server.handle(bytes, from);
     client.handle(bytes, { ip: "198.18.0.1", port: 39738 });

@@ -1,24 +1,30 @@
 // The rendezvous server over real UDP on 127.0.0.1, driven by scripted clients.
 import { afterEach, describe, expect, test } from "bun:test";
-import { ErrorCode } from "../src/gen/holepunch/v1/holepunch_pb.ts";
+import { ErrorCode, type Envelope } from "../src/gen/holepunch/v1/holepunch_pb.ts";
+import { initiateAuth } from "../src/crypto/server-auth.ts";
+import { generateIdentity } from "../src/identity/keys.ts";
 import { bytesToIp } from "../src/net/address.ts";
 import { encodePacket } from "../src/protocol/packet.ts";
 import { startServer, type RunningServer, type ServerOptions } from "../src/server/udp-server.ts";
-import { instanceA, instanceB, keepalive, punchRequest, register, scriptClient, type ScriptClient } from "./support/script-client.ts";
+import { hello, keepalive, punchRequest, registered, registerFully, scriptClient, signedRegister, unregister, type ScriptClient } from "./support/script-client.ts";
 import { knownHex } from "./codec.test.ts";
 
 let server: RunningServer | undefined;
 const clients: ScriptClient[] = [];
+const alice = generateIdentity();
+const bob = generateIdentity();
+const mallory = generateIdentity();
 
 async function setup(opts: ServerOptions = {}) {
   server = await startServer({ host: "127.0.0.1", port: 0, ...opts });
   return server;
 }
-async function client(): Promise<ScriptClient> {
-  const c = await scriptClient(server!.port);
+async function client(bindHost = "127.0.0.1"): Promise<ScriptClient> {
+  const c = await scriptClient(server!.port, "127.0.0.1", bindHost);
   clients.push(c);
   return c;
 }
+const errorCode = (e: Envelope) => (e.body.case === "error" ? e.body.value.code : `not an error: ${e.body.case}`);
 
 afterEach(() => {
   for (const c of clients.splice(0)) c.close();
@@ -27,18 +33,23 @@ afterEach(() => {
 });
 
 describe("register", () => {
-  test("acknowledged with the observed address and timers", async () => {
+  test("hello -> Challenge (never larger than the hello) -> signed Register -> RegisterAck", async () => {
     await setup();
     const a = await client();
-    a.send(register("alice"), 42n);
+    a.send(hello("alice", alice), 42n);
+    const ch = await a.next();
+    expect(ch.body.case).toBe("challenge");
+    expect(a.bytesReceived).toBeLessThanOrEqual(a.bytesSent);
+    if (ch.body.case !== "challenge") return;
+    a.send(signedRegister("alice", alice, ch.body.value.cookie), 42n);
     const r = await a.next();
     expect(r.txid).toBe(42n);
-    expect(r.body.case).toBe("registerAck");
-    if (r.body.case !== "registerAck") return;
+    if (r.body.case !== "registerAck") throw new Error(r.body.case);
     expect(bytesToIp(r.body.value.observed!.ip)).toBe("127.0.0.1");
     expect(r.body.value.observed!.port).toBe(a.port);
     expect(r.body.value.ttlMs).toBe(45_000);
     expect(r.body.value.keepaliveMs).toBe(10_000);
+    expect(r.body.value.secret).toHaveLength(16);
     expect(server!.core.registry.size).toBe(1);
   });
 
@@ -47,88 +58,127 @@ describe("register", () => {
     test(`invalid name ${JSON.stringify(name)} is refused`, async () => {
       await setup();
       const a = await client();
-      a.send(register(name), 1n);
-      const r = await a.next();
-      expect(r.body.case === "error" && r.body.value.code).toBe(ErrorCode.NAME_INVALID);
+      a.send(hello(name, alice), 1n);
+      expect(errorCode(await a.next())).toBe(ErrorCode.NAME_INVALID);
       expect(server!.core.registry.size).toBe(0);
     });
   }
 
-  test("unregister frees the name at once; only its holder can unregister it", async () => {
+  test("hijack: another key can neither take nor refresh a registered name; the owner's key may move", async () => {
+    await setup();
+    const a = await client();
+    const m = await client();
+    const a2 = await client();
+    const secret = await registered(a, "alice", alice);
+    expect(errorCode(await registerFully(m, "alice", mallory))).toBe(ErrorCode.NAME_TAKEN);
+    m.send(keepalive("alice", new Uint8Array(16)), 5n); // a guessed secret, from another address
+    expect(errorCode(await m.next())).toBe(ErrorCode.NOT_REGISTERED);
+    await registered(a2, "alice", alice); // same key, new socket: a restart or NAT rebinding
+    a.send(keepalive("alice", secret), 6n); // the old address (and secret) no longer hold it
+    expect(errorCode(await a.next())).toBe(ErrorCode.NOT_REGISTERED);
+  });
+
+  test("a forged signature or a cookie for another address is refused", async () => {
+    await setup();
+    const a = await client();
+    const m = await client();
+    a.send(hello("alice", alice), 1n);
+    const ch = await a.next();
+    if (ch.body.case !== "challenge") throw new Error(ch.body.case);
+    // mallory signs alice's name with her own key but claims alice's key
+    const forged = signedRegister("alice", mallory, ch.body.value.cookie);
+    if (forged.case === "register") forged.value.publicKey = alice.publicKey;
+    a.send(forged, 1n);
+    expect(errorCode(await a.next())).toBe(ErrorCode.BAD_SIGNATURE);
+    // a valid signature over alice's cookie, sent from another address
+    m.send(signedRegister("alice", alice, ch.body.value.cookie), 1n);
+    expect(errorCode(await m.next())).toBe(ErrorCode.BAD_SIGNATURE);
+    expect(server!.core.registry.size).toBe(0);
+  });
+
+  test("replay: a captured signed Register registers nothing once its owner has moved on", async () => {
+    await setup();
+    const a = await client();
+    a.send(hello("alice", alice), 1n);
+    const ch = await a.next();
+    if (ch.body.case !== "challenge") throw new Error(ch.body.case);
+    const captured = encodePacket(signedRegister("alice", alice, ch.body.value.cookie), 1n);
+    a.sendRaw(captured);
+    const ack = await a.next();
+    if (ack.body.case !== "registerAck") throw new Error(ack.body.case);
+    a.sendRaw(captured); // the client's own retransmission: answered again, nothing changes
+    expect((await a.next()).body.case).toBe("registerAck");
+    a.send(unregister("alice", ack.body.value.secret));
+    expect(await a.silentFor(100)).toBe(true);
+    expect(server!.core.registry.size).toBe(0);
+    a.sendRaw(captured); // replayed after alice left
+    expect(await a.silentFor(150)).toBe(true);
+    expect(server!.core.registry.size).toBe(0);
+    expect(server!.core.stats.droppedFor("register_replay")).toBe(1);
+  });
+
+  test("unregister frees the name at once; only its secret can", async () => {
     await setup();
     const a = await client();
     const b = await client();
-    a.send(register("alice"));
-    expect((await a.next()).body.case).toBe("registerAck");
-    const unregister = (instance: Uint8Array) => ({
-      case: "unregister" as const,
-      value: { $typeName: "holepunch.v1.Unregister" as const, name: "alice", instance },
-    });
-    b.send(unregister(instanceA)); // right instance, wrong address (nothing registered there)
-    a.send(unregister(instanceB)); // right address, wrong instance
+    const secret = await registered(a, "alice", alice);
+    a.send(unregister("alice", new Uint8Array(16))); // wrong secret
     expect(await a.silentFor(100)).toBe(true);
     expect(server!.core.registry.size).toBe(1);
     expect(server!.core.stats.droppedFor("unregister_mismatch")).toBe(1);
-    expect(server!.core.stats.get("unregister_repeat")).toBe(1);
-    a.send(unregister(instanceA));
+    a.send(unregister("alice", secret));
     expect(await a.silentFor(100)).toBe(true); // never answered
     expect(server!.core.registry.size).toBe(0);
-    b.send(register("alice", instanceB)); // a restarted client takes the name at once
-    expect((await b.next()).body.case).toBe("registerAck");
-  });
-
-  test("a name held by another instance is taken; the same instance may move", async () => {
-    await setup();
-    const a = await client();
-    const b = await client();
-    const a2 = await client();
-    a.send(register("alice"));
-    expect((await a.next()).body.case).toBe("registerAck");
-    b.send(register("alice", instanceB));
-    const r = await b.next();
-    expect(r.body.case === "error" && r.body.value.code).toBe(ErrorCode.NAME_TAKEN);
-    a2.send(register("alice")); // same instance, new socket (NAT rebinding)
-    expect((await a2.next()).body.case).toBe("registerAck");
-    a.send(keepalive("alice")); // the old address no longer holds it
-    const k = await a.next();
-    expect(k.body.case === "error" && k.body.value.code).toBe(ErrorCode.NOT_REGISTERED);
+    expect((await registerFully(b, "alice", mallory)).body.case).toBe("registerAck");
   });
 
   test("expires after the TTL unless refreshed", async () => {
-    await setup({ ttlMs: 300 });
-    const a = await client();
-    const b = await client();
-    const c = await client();
-    a.send(register("alice"));
-    b.send(register("bob", instanceB));
-    c.send(register("carol"));
-    await Promise.all([a.next(), b.next(), c.next()]);
+    await setup({ ttlMs: 400 });
+    const [a, b, c] = [await client(), await client(), await client()];
+    const sa = await registered(a, "alice", alice);
+    await registered(b, "bob", bob);
     for (let i = 0; i < 3; i++) {
       await Bun.sleep(150);
-      a.send(keepalive("alice"));
+      a.send(keepalive("alice", sa));
       expect((await a.next()).body.case).toBe("keepaliveAck");
     }
-    // 450 ms in: alice was refreshed, bob (and carol) were not.
-    c.send(register("carol"));
-    expect((await c.next()).body.case).toBe("registerAck");
-    c.send(punchRequest("bob"));
+    // 450 ms in: alice was refreshed, bob was not.
+    const sc = await registered(c, "carol", mallory);
+    c.send(punchRequest("bob", sc));
     expect((await c.next()).body.case).toBe("holePunchResponseUnknown");
-    c.send(punchRequest("alice"));
+    c.send(punchRequest("alice", sc));
     expect((await c.next()).body.case).toBe("holePunchInitiate");
-    expect(server!.core.registry.size).toBe(2); // alice and carol
+    expect(server!.core.registry.size).toBe(2);
   });
 
   test("the registry is capped", async () => {
     await setup({ maxClients: 2 });
     const cs = [await client(), await client(), await client()];
-    cs[0]!.send(register("a1"));
-    cs[1]!.send(register("a2"));
-    expect((await cs[0]!.next()).body.case).toBe("registerAck");
-    expect((await cs[1]!.next()).body.case).toBe("registerAck");
-    cs[2]!.send(register("a3"));
-    const r = await cs[2]!.next();
-    expect(r.body.case === "error" && r.body.value.code).toBe(ErrorCode.REGISTRY_FULL);
+    await registered(cs[0]!, "a1", alice);
+    await registered(cs[1]!, "a2", bob);
+    expect(errorCode(await registerFully(cs[2]!, "a3", mallory))).toBe(ErrorCode.REGISTRY_FULL);
     expect(server!.core.registry.size).toBe(2);
+  });
+
+  test("one source IP holds at most --max-per-ip names; other IPs are unaffected", async () => {
+    await setup({ maxPerIp: 2 });
+    const cs = [await client(), await client(), await client()];
+    await registered(cs[0]!, "a1", alice);
+    await registered(cs[1]!, "a2", bob);
+    const r = await registerFully(cs[2]!, "a3", mallory);
+    expect(errorCode(r)).toBe(ErrorCode.REGISTRY_FULL);
+    expect(r.body.case === "error" && r.body.value.message).toContain("too many names registered from your address");
+    const other = await client("127.0.0.2");
+    await registered(other, "a4", mallory);
+  });
+
+  test("private server: allow-list and token", async () => {
+    await setup({ allow: new Map([["alice", alice.publicKey]]), token: "s3cret" });
+    const [a, b, m] = [await client(), await client(), await client()];
+    expect(errorCode(await registerFully(a, "alice", alice))).toBe(ErrorCode.NOT_ALLOWED); // no token
+    expect((await registerFully(a, "alice", alice, "s3cret")).body.case).toBe("registerAck");
+    expect(errorCode(await registerFully(b, "bob", bob, "s3cret"))).toBe(ErrorCode.NOT_ALLOWED); // not listed
+    expect(errorCode(await registerFully(m, "alice", mallory, "s3cret"))).toBe(ErrorCode.NOT_ALLOWED); // wrong key
   });
 });
 
@@ -136,9 +186,8 @@ describe("introductions", () => {
   test("unknown peer", async () => {
     await setup();
     const a = await client();
-    a.send(register("alice"));
-    await a.next();
-    a.send(punchRequest("nobody"), 9n);
+    const secret = await registered(a, "alice", alice);
+    a.send(punchRequest("nobody", secret), 9n);
     const r = await a.next();
     expect(r.txid).toBe(9n);
     expect(r.body.case === "holePunchResponseUnknown" && r.body.value.target).toBe("nobody");
@@ -147,58 +196,42 @@ describe("introductions", () => {
   test("an invalid peer name is refused, not reported unknown", async () => {
     await setup();
     const a = await client();
-    a.send(register("alice"));
-    await a.next();
-    a.send(punchRequest("no such name!"), 4n);
-    const r = await a.next();
-    expect(r.txid).toBe(4n);
-    expect(r.body.case === "error" && r.body.value.code).toBe(ErrorCode.NAME_INVALID);
+    const secret = await registered(a, "alice", alice);
+    a.send(punchRequest("no such name!", secret), 4n);
+    expect(errorCode(await a.next())).toBe(ErrorCode.NAME_INVALID);
   });
 
-  test("two clients asking for each other get one token", async () => {
+  test("a request without the registration's secret is refused", async () => {
+    await setup();
+    const a = await client();
+    await registered(a, "alice", alice);
+    a.send(punchRequest("alice", new Uint8Array(16)));
+    expect(errorCode(await a.next())).toBe(ErrorCode.NOT_REGISTERED);
+  });
+
+  test("both sides get an authenticated Initiate with the other's address and key; one token; retries reuse it", async () => {
     await setup();
     const a = await client();
     const b = await client();
-    a.send(register("alice"));
-    b.send(register("bob", instanceB));
-    await Promise.all([a.next(), b.next()]);
-    a.send(punchRequest("bob"));
-    const [a1, b1] = [await a.next(), await b.next()];
-    b.send(punchRequest("alice"));
-    const [b2, a2] = [await b.next(), await a.next()];
-    const tokens = [a1, b1, b2, a2].map((e) => (e.body.case === "holePunchInitiate" ? Buffer.from(e.body.value.token).toString("hex") : e.body.case));
-    expect(new Set(tokens).size).toBe(1);
-  });
-
-  test("an unregistered requester is told to register", async () => {
-    await setup();
-    const a = await client();
-    a.send(punchRequest("alice"));
-    const r = await a.next();
-    expect(r.body.case === "error" && r.body.value.code).toBe(ErrorCode.NOT_REGISTERED);
-  });
-
-  test("both sides get an Initiate with each other's address and one token; a retry reuses it", async () => {
-    await setup();
-    const a = await client();
-    const b = await client();
-    a.send(register("alice"));
-    b.send(register("bob", instanceB));
-    await Promise.all([a.next(), b.next()]);
-    b.send(punchRequest("alice"), 5n);
+    const sa = await registered(a, "alice", alice);
+    const sb = await registered(b, "bob", bob);
+    b.send(punchRequest("alice", sb), 5n);
     const [toB, toA] = [await b.next(), await a.next()];
     if (toB.body.case !== "holePunchInitiate" || toA.body.case !== "holePunchInitiate") throw new Error("expected Initiates");
     expect(toB.txid).toBe(5n);
-    expect(toB.body.value.initiator).toBe(true);
-    expect(toA.body.value.initiator).toBe(false);
-    expect(toB.body.value.peerName).toBe("alice");
-    expect(toA.body.value.peerName).toBe("bob");
+    expect([toB.body.value.initiator, toA.body.value.initiator]).toEqual([true, false]);
+    expect([toB.body.value.peerName, toA.body.value.peerName]).toEqual(["alice", "bob"]);
+    expect(toB.body.value.peerKey).toEqual(alice.publicKey);
+    expect(toA.body.value.peerKey).toEqual(bob.publicKey);
     expect(toB.body.value.candidates[0]!.address!.port).toBe(a.port);
     expect(toA.body.value.candidates[0]!.address!.port).toBe(b.port);
     expect(toA.body.value.token).toEqual(toB.body.value.token);
-    b.send(punchRequest("alice"), 6n);
-    const again = await b.next();
-    await a.next();
+    const { auth, $typeName: _t, $unknown: _u, ...fieldsA } = toA.body.value;
+    expect(auth).toEqual(initiateAuth(sa, fieldsA)); // made with alice's secret
+    expect(auth).not.toEqual(initiateAuth(sb, fieldsA));
+    a.send(punchRequest("bob", sa)); // asking for each other joins the same attempt
+    const again = await a.next();
+    await b.next();
     expect(again.body.case === "holePunchInitiate" && again.body.value.token).toEqual(toB.body.value.token);
   });
 });
@@ -211,7 +244,7 @@ describe("bad input is dropped, counted and never answered", () => {
     ["STUN binding request", hp("000100002112a442" + "00".repeat(12)), "stun_unsupported"],
     ["prefix only", hp("e8485001"), "invalid"],
     ["garbage body", hp("e8485001ffffffffffffffff"), "malformed"],
-    ["truncated Register", hp(knownHex.Register!.slice(0, 40)), "malformed"],
+    ["truncated Register", hp(knownHex["Register (signed)"]!.slice(0, 40)), "malformed"],
     ["oversized", new Uint8Array([0xe8, 0x48, 0x50, 1, ...new Uint8Array(1400)]), "too_large"],
     ["a server-to-client message", hp(knownHex.RegisterAck!), "unexpected_type"],
     ["a peer message", hp(knownHex.PunchProbe!), "unexpected_type"],
@@ -227,33 +260,47 @@ describe("bad input is dropped, counted and never answered", () => {
   }
 });
 
-test("a version error is never larger than the datagram that caused it (no amplification)", async () => {
+test("amplification: to an unverified address, every request type draws at most as many bytes as it sent", async () => {
   await setup();
-  const a = await client();
-  a.sendRaw(Uint8Array.of(0xe8, 0x48, 0x50, 2)); // 4 bytes; the reply would be 12
-  expect(await a.silentFor(150)).toBe(true);
-  expect(server!.core.stats.droppedFor("version_reply_too_large")).toBe(1);
+  const secret = new Uint8Array(16);
+  const requests = [
+    ["hello, unpadded", hello("alice", alice, 0)],
+    ["hello, padded", hello("alice", alice)],
+    ["hello, invalid name", hello("-", alice, 0)],
+    ["signed Register, bad cookie", signedRegister("alice", alice, new Uint8Array(24))],
+    ["Keepalive", keepalive("alice", secret)],
+    ["HolePunchRequest", punchRequest("alice", secret)],
+    ["Unregister", unregister("alice", secret)],
+  ] as const;
+  for (const [name, body] of requests) {
+    const c = await client();
+    c.send(body, 1n);
+    await c.silentFor(100);
+    expect({ name, received: c.bytesReceived <= c.bytesSent }).toEqual({ name, received: true });
+  }
+  const tiny = await client();
+  tiny.sendRaw(Uint8Array.of(0xe8, 0x48, 0x50, 2)); // another version, 4 bytes
+  await tiny.silentFor(100);
+  expect(tiny.bytesReceived).toBe(0);
+  expect(server!.core.stats.droppedFor("amplification_guard") + server!.core.stats.droppedFor("version_reply_too_large")).toBeGreaterThan(0);
 });
 
 test("an unsupported version gets one clear error naming the supported ones", async () => {
   await setup();
   const a = await client();
-  const v2 = encodePacket(register("alice"));
+  const v2 = encodePacket(hello("alice", alice));
   v2[3] = 2;
   a.sendRaw(v2);
   const r = await a.next();
-  expect(r.body.case).toBe("error");
-  if (r.body.case !== "error") return;
-  expect(r.body.value.code).toBe(ErrorCode.UNSUPPORTED_VERSION);
-  expect(r.body.value.supportedVersions).toEqual([1]);
+  expect(errorCode(r)).toBe(ErrorCode.UNSUPPORTED_VERSION);
+  expect(r.body.case === "error" && r.body.value.supportedVersions).toEqual([1]);
 });
 
 test("per-IP rate limit: excess requests are dropped, with at most one RATE_LIMITED a second", async () => {
   await setup({ ratePerSecond: 5, rateBurst: 5 });
   const a = await client();
-  a.send(register("alice"));
-  await a.next();
-  for (let i = 0; i < 20; i++) a.send(keepalive("alice"));
+  const secret = await registered(a, "alice", alice); // 2 of the burst
+  for (let i = 0; i < 20; i++) a.send(keepalive("alice", secret));
   const replies = [];
   for (;;) {
     try {
@@ -263,21 +310,30 @@ test("per-IP rate limit: excess requests are dropped, with at most one RATE_LIMI
     }
   }
   const acks = replies.filter((r) => r.body.case === "keepaliveAck").length;
-  const limited = replies.filter((r) => r.body.case === "error" && r.body.value.code === ErrorCode.RATE_LIMITED).length;
-  expect(acks).toBe(4); // burst of 5, one spent on the registration
+  const limited = replies.filter((r) => errorCode(r) === ErrorCode.RATE_LIMITED).length;
+  expect(acks).toBe(3);
   expect(limited).toBe(1);
-  expect(server!.core.stats.droppedFor("rate_limited")).toBe(16);
+  expect(server!.core.stats.droppedFor("rate_limited")).toBe(17);
+});
+
+test("per-name rate limit: one name cannot be hammered from many addresses", async () => {
+  await setup({ ratePerName: 5 });
+  const cs: ScriptClient[] = [];
+  for (let i = 0; i < 30; i++) cs.push(await client());
+  for (const c of cs) c.send(hello("alice", mallory), 1n); // all within a few ms: no refill
+  const answered = await Promise.all(cs.map((c) => c.silentFor(200).then((silent) => !silent)));
+  expect(answered.filter(Boolean).length).toBe(20); // burst max(20, 2 x 5)
+  expect(server!.core.stats.droppedFor("rate_limited_name")).toBe(10);
 });
 
 test("rate limiting can be switched off (--rate 0)", async () => {
   await setup({ ratePerSecond: Number.POSITIVE_INFINITY, rateBurst: Number.POSITIVE_INFINITY });
   const a = await client();
-  a.send(register("alice"));
-  await a.next();
+  const secret = await registered(a, "alice", alice);
   // Bursts of 100: a socket's default receive buffer holds only ~256 small datagrams.
   let acks = 0;
   for (let round = 0; round < 3; round++) {
-    for (let i = 0; i < 100; i++) a.send(keepalive("alice"));
+    for (let i = 0; i < 100; i++) a.send(keepalive("alice", secret));
     for (let i = 0; i < 100; i++) if ((await a.next()).body.case === "keepaliveAck") acks++;
   }
   expect(acks).toBe(300); // far over the default 50/s, burst 100

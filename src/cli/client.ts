@@ -3,21 +3,30 @@
 // Parses flags and runs the library; the logic lives in src/client/.
 import { cac } from "cac";
 import { createInterface } from "node:readline";
-import { DEFAULT_CONNECT_TIMEOUT, DEFAULT_PORT, DRAIN_TIMEOUT, NAME_PATTERN, second } from "../constants.ts";
+import { DEFAULT_CONNECT_TIMEOUT, DEFAULT_PORT, DRAIN_TIMEOUT, second } from "../constants.ts";
 import { ErrorCodes, isHpError } from "../errors.ts";
-import { createLogger, type LogFormat } from "../log.ts";
+import { createLogger } from "../log.ts";
 import type { ClientEvent } from "../client/client.ts";
 import { startClient, type RunningClient } from "../client/udp-client.ts";
+import { defaultIdentityPath, defaultKnownPeersPath, loadOrCreateIdentity } from "../identity/identity.ts";
+import { fingerprint } from "../identity/keys.ts";
+import { KnownPeers } from "../identity/known-peers.ts";
 import { VERSION } from "../version.ts";
-import { fail, numberOption } from "./common.ts";
+import { parseClientArgs } from "./client-args.ts";
+import { fail } from "./common.ts";
 import { renderText } from "./render.ts";
 
 const cli = cac("hp-client");
 cli
-  .command("<server> <name> [peer]", "Register <name> at <server[:port]>; with [peer], connect to it")
+  .command("[server] [name] [peer]", "Register <name> at <server[:port]>; with [peer], connect to it")
   .option("--json", "Print one JSON event per line on stdout instead of chat text")
   .option("--timeout <seconds>", `Give up finding and reaching the peer after this long (default: ${DEFAULT_CONNECT_TIMEOUT / second})`)
   .option("--no-lan", "Do not tell the server (and peers) this host's LAN addresses")
+  .option("--identity <path>", `Identity key file, created on first use (default: ${defaultIdentityPath()})`)
+  .option("--show-id", "Print this client's public key (its id) and exit")
+  .option("--peer-key <key>", "Accept only this public key for [peer] (see the peer's --show-id)")
+  .option("--known-peers <path>", `Peers' keys seen before: trust on first use (default: ${defaultKnownPeersPath()})`)
+  .option("--token <token>", "Registration token, for servers run with --token")
   .option("--bind <host:port>", "Local address/port to bind (default: all interfaces, a free port)")
   .option("--log-format <format>", "Logs on stderr: text or json (default: text)")
   .option("--verbose", "Debug logs on stderr")
@@ -26,23 +35,25 @@ cli
   .example(`hp-client example.org:${DEFAULT_PORT} bob alice  # connect to alice`)
   .action(run);
 
-async function run(serverArg: string, name: string, peer: string | undefined, flags: Record<string, unknown>) {
+async function run(serverArg: string | undefined, name: string | undefined, peer: string | undefined, flags: Record<string, unknown>) {
   const json = Boolean(flags.json);
-  const format = (flags.logFormat ?? "text") as LogFormat;
-  if (format !== "text" && format !== "json") fail("BAD_ARGUMENT", `--log-format must be text or json, not ${flags.logFormat}`);
-  const log = createLogger({ format, level: flags.verbose ? "debug" : flags.quiet ? "warn" : "info", component: "client" });
-  const timeoutMs = numberOption(flags.timeout, "--timeout", DEFAULT_CONNECT_TIMEOUT / second, 0.1, 86_400) * second;
-  if (!NAME_PATTERN.test(name)) fail("NAME_INVALID", `invalid name ${JSON.stringify(name)}: use 1-32 of A-Z a-z 0-9 . _ - starting with a letter or digit`);
-  if (peer !== undefined && !NAME_PATTERN.test(peer)) fail("NAME_INVALID", `invalid peer name ${JSON.stringify(peer)}`);
-  if (peer === name) fail("BAD_ARGUMENT", "a client cannot connect to itself: pick a different peer name");
-  let bindHost: string | undefined;
-  let bindPort: number | undefined;
-  if (typeof flags.bind === "string") {
-    const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(flags.bind);
-    if (!m) fail("BAD_ARGUMENT", `--bind must be host:port, not ${flags.bind}`);
-    bindHost = m[1] || undefined;
-    bindPort = Number(m[2]);
+  const identityPath = typeof flags.identity === "string" ? flags.identity : defaultIdentityPath();
+  if (flags.showId) {
+    const identity = await loadIdentity(identityPath);
+    process.stdout.write(json ? JSON.stringify({ id: identity.id, fingerprint: fingerprint(identity.publicKey), file: identityPath }) + "\n" : `${identity.id}\n`);
+    return;
   }
+  const args = parseClientArgs(serverArg, name, peer, flags);
+  const log = createLogger({ format: args.logFormat, level: flags.verbose ? "debug" : flags.quiet ? "warn" : "info", component: "client" });
+  const identity = await loadIdentity(identityPath);
+  let known: KnownPeers;
+  try {
+    known = await KnownPeers.load(typeof flags.knownPeers === "string" ? flags.knownPeers : defaultKnownPeersPath());
+  } catch (e) {
+    fail("IDENTITY_ERROR", (e as Error).message);
+  }
+  const { bindHost, bindPort, timeoutMs, peerKey } = args;
+  name = args.name;
 
   const emit = (e: ClientEvent) => {
     if (json) process.stdout.write(JSON.stringify(e) + "\n");
@@ -60,9 +71,16 @@ async function run(serverArg: string, name: string, peer: string | undefined, fl
 
   try {
     running = await startClient({
-      server: serverArg,
+      server: args.server,
       name,
+      identity,
       peer,
+      peerKey,
+      trust: {
+        check: (n, k) => known.check(n, k),
+        remember: (n, k) => void known.remember(n, k).catch((e) => log.warn("could not update known peers", { error: (e as Error).message })),
+      },
+      token: typeof flags.token === "string" ? flags.token : undefined,
       timeoutMs,
       lan: flags.lan === false ? false : undefined,
       bindHost,
@@ -81,7 +99,7 @@ async function run(serverArg: string, name: string, peer: string | undefined, fl
     fail("SOCKET_ERROR", (e as Error).message);
   }
   const client = running.client;
-  log.info(peer ? `registering as ${name}, then connecting to ${peer}` : `registering as ${name}, waiting for peers`, { server: serverArg });
+  log.info(peer ? `registering as ${name}, then connecting to ${peer}` : `registering as ${name}, waiting for peers`, { server: args.server, id: identity.id });
 
   const input = createInterface({ input: process.stdin, terminal: false });
   input.on("line", (line) => client.sendLine(line));
@@ -104,6 +122,16 @@ async function run(serverArg: string, name: string, peer: string | undefined, fl
   });
   process.on("SIGINT", () => exit(0, "interrupted"));
   process.on("SIGTERM", () => exit(0, "terminated"));
+}
+
+async function loadIdentity(path: string) {
+  try {
+    const { identity, created } = await loadOrCreateIdentity(path);
+    if (created) process.stderr.write(`created identity ${path}: ${identity.id}\n`);
+    return identity;
+  } catch (e) {
+    fail("IDENTITY_ERROR", (e as Error).message);
+  }
 }
 
 cli.help();

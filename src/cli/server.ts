@@ -1,7 +1,8 @@
 #!/usr/bin/env bun
 // hp-server: the rendezvous server. Parses flags and runs the library.
 import { cac } from "cac";
-import { DEFAULT_MAX_CLIENTS, DEFAULT_PORT, RATE_BURST_PER_IP, RATE_PER_IP_PER_SECOND } from "../constants.ts";
+import { DEFAULT_MAX_CLIENTS, DEFAULT_PORT, MAX_NAMES_PER_IP, RATE_BURST_PER_IP, RATE_PER_IP_PER_SECOND } from "../constants.ts";
+import { loadAllowList } from "../identity/allow-list.ts";
 import { createLogger, type LogFormat } from "../log.ts";
 import { startServer } from "../server/udp-server.ts";
 import { VERSION } from "../version.ts";
@@ -16,6 +17,9 @@ cli
   .option("--max-clients <n>", `Registry size cap (default: ${DEFAULT_MAX_CLIENTS})`)
   .option("--rate <n>", `Requests per second allowed per source IP, 0 for no limit (default: ${RATE_PER_IP_PER_SECOND})`)
   .option("--burst <n>", `Burst allowed per source IP (default: ${RATE_BURST_PER_IP})`)
+  .option("--allow <file>", "Only these names and keys may register (lines: <name> <public key>)")
+  .option("--token <token>", "Clients must present this registration token (hp-client --token)")
+  .option("--max-per-ip <n>", `Names one source IP may hold (default: ${MAX_NAMES_PER_IP})`)
   .option("--log-format <format>", "text or json (default: text)")
   .option("--verbose", "Log every request");
 
@@ -26,6 +30,17 @@ async function run(flags: Record<string, unknown>): Promise<void> {
   const port = intOption(flags.port, "--port", DEFAULT_PORT, 0, 65535);
   const maxClients = intOption(flags.maxClients, "--max-clients", DEFAULT_MAX_CLIENTS, 1, 100_000_000);
   const host = typeof flags.host === "string" ? flags.host : undefined;
+  const maxPerIp = intOption(flags.maxPerIp, "--max-per-ip", MAX_NAMES_PER_IP, 1, 100_000_000);
+  let allow: Map<string, Uint8Array> | undefined;
+  if (flags.allow !== undefined) {
+    try {
+      allow = await loadAllowList(String(flags.allow));
+    } catch (e) {
+      fail("BAD_ARGUMENT", (e as Error).message);
+    }
+  }
+  if (flags.token !== undefined && (typeof flags.token !== "string" || flags.token === "")) fail("BAD_ARGUMENT", "--token needs a value");
+  const token = flags.token as string | undefined;
   const rate = intOption(flags.rate, "--rate", RATE_PER_IP_PER_SECOND, 0, 100_000_000);
   const burst = intOption(flags.burst, "--burst", Math.max(RATE_BURST_PER_IP, rate * 2), 1, 1_000_000_000);
   let server;
@@ -34,6 +49,9 @@ async function run(flags: Record<string, unknown>): Promise<void> {
       host,
       port,
       maxClients,
+      maxPerIp,
+      allow,
+      token,
       log,
       ratePerSecond: rate === 0 ? Number.POSITIVE_INFINITY : rate,
       rateBurst: rate === 0 ? Number.POSITIVE_INFINITY : burst,
@@ -41,7 +59,11 @@ async function run(flags: Record<string, unknown>): Promise<void> {
   } catch (e) {
     fail("SOCKET_ERROR", `cannot listen on ${host ?? "::"} port ${port}: ${(e as Error).message}`);
   }
-  log.info(`listening on ${formatAddr({ ip: server.host, port: server.port })} (udp)`, { version: VERSION });
+  log.info(`listening on ${formatAddr({ ip: server.host, port: server.port })} (udp)`, {
+    version: VERSION,
+    allow_list: allow ? allow.size : undefined,
+    token: token ? "required" : undefined,
+  });
   const stop = (signal: string) => {
     log.info("shutting down", { signal, registered: server.core.registry.size, ...flatStats(server.core.stats.snapshot()) });
     server.stop();

@@ -3,7 +3,9 @@
 // Push datagrams in with handle(); it sends through the injected function and
 // reports what happens through onEvent.
 import type { Envelope, HolePunchInitiate } from "../gen/holepunch/v1/holepunch_pb.ts";
-import { DEFAULT_CONNECT_TIMEOUT, INSTANCE_BYTES, second } from "../constants.ts";
+import { DEFAULT_CONNECT_TIMEOUT, second } from "../constants.ts";
+import { equalBytes } from "../crypto/kdf.ts";
+import { fingerprint, keyToText, type Identity } from "../identity/keys.ts";
 import type { Clock, Timer } from "../clock.ts";
 import { DecodeError, ErrorCodes, type ErrorCode } from "../errors.ts";
 import { silentLogger, type Logger } from "../log.ts";
@@ -21,9 +23,35 @@ export type ClientEvent =
   | { event: "disconnected"; peer: string; reason: string; unacked: number }
   | { event: "error"; code: ErrorCode; message: string };
 
+/** Which peer keys to accept: trust on first use, like SSH's known_hosts. */
+export interface PeerTrust {
+  check(name: string, key: Uint8Array): "known" | "new" | "changed";
+  remember(name: string, key: Uint8Array): void;
+}
+
+/** In-memory trust on first use (the library default; the CLI persists it in known_peers). */
+export function memoryTrust(): PeerTrust {
+  const keys = new Map<string, Uint8Array>();
+  return {
+    check: (name, key) => {
+      const k = keys.get(name);
+      return !k ? "new" : equalBytes(k, key) ? "known" : "changed";
+    },
+    remember: (name, key) => void keys.set(name, key),
+  };
+}
+
 export interface ClientOptions {
   server: Addr;
   name: string;
+  /** This client's Ed25519 identity: the name is bound to its key. */
+  identity: Identity;
+  /** Accept only this key for `peer` (--peer-key). */
+  peerKey?: Uint8Array;
+  /** Known peers (default: in memory, trust on first use). */
+  trust?: PeerTrust;
+  /** Shared registration token for servers run with --token. */
+  token?: string;
   /** Peer to connect to; without it the client waits for peers to connect to it. */
   peer?: string;
   /** Budget for finding and reaching the peer, ms (default 30 s). */
@@ -48,6 +76,7 @@ export class HolePunchClient {
   /** Drops by reason, for diagnostics. */
   readonly dropped = new Map<string, number>();
   private readonly log: Logger;
+  private readonly trust: PeerTrust;
   private pending: string[] = [];
   private deadline: Timer | undefined;
   private gotInitiate = false;
@@ -55,7 +84,7 @@ export class HolePunchClient {
 
   constructor(private readonly opts: ClientOptions) {
     this.log = opts.log ?? silentLogger;
-    const instance = crypto.getRandomValues(new Uint8Array(INSTANCE_BYTES));
+    this.trust = opts.trust ?? memoryTrust();
     this.server = new ServerLink(
       opts.clock,
       (body, txid) => opts.send(encodePacket(body, txid), opts.server),
@@ -64,8 +93,16 @@ export class HolePunchClient {
         registered: (observed, first) => this.onRegistered(observed, first),
         initiate: (init) => this.onInitiate(init),
         fatal: (code, message) => this.fail(code, message),
+        dropped: (reason) => this.drop(reason),
       },
-      { name: opts.name, instance, locals: opts.locals ?? [], software: SOFTWARE, registerTimeoutMs: opts.registerTimeoutMs },
+      {
+        name: opts.name,
+        identity: opts.identity,
+        locals: opts.locals ?? [],
+        software: SOFTWARE,
+        token: opts.token,
+        registerTimeoutMs: opts.registerTimeoutMs,
+      },
     );
   }
 
@@ -92,14 +129,13 @@ export class HolePunchClient {
       case "keepaliveAck":
       case "holePunchResponseUnknown":
       case "holePunchInitiate":
+      case "challenge":
       case "error":
         if (!sameAddr(from, this.opts.server)) return this.drop("server_message_from_elsewhere");
         return this.server.handle(env);
       case "punchProbe":
       case "punchAck":
-      case "message":
-      case "messageAck":
-      case "bye":
+      case "sealed":
         if (!this.link || !sameBytes(env.body.value.token, this.link.token)) return this.drop("unknown_token");
         return this.link.handle(env, from);
       default:
@@ -150,6 +186,7 @@ export class HolePunchClient {
     if (this.opts.peer !== undefined && init.peerName !== this.opts.peer) {
       return this.log.warn("ignoring introduction to a peer we did not ask for", { peer: init.peerName });
     }
+    if (!this.acceptPeerKey(init.peerName, init.peerKey)) return;
     const current = this.link;
     if (current && current.state !== "closed") {
       if (sameBytes(current.token, init.token)) return; // a repeat of the attempt in progress
@@ -173,25 +210,48 @@ export class HolePunchClient {
     this.startLink(init);
   }
 
+  /** --peer-key pin, then known peers: a changed key is refused, never silently accepted. */
+  private acceptPeerKey(peer: string, key: Uint8Array): boolean {
+    const shown = keyToText(key);
+    if (peer === this.opts.peer && this.opts.peerKey) {
+      if (equalBytes(key, this.opts.peerKey)) return true;
+      this.fail("PEER_KEY_CHANGED", `the server introduced ${peer} with key ${shown}, not the --peer-key ${keyToText(this.opts.peerKey)}`);
+      return false;
+    }
+    if (this.trust.check(peer, key) !== "changed") return true;
+    const message = `${peer}'s key changed to ${shown}: refusing (if expected, remove ${peer}'s line from known_peers)`;
+    if (this.opts.peer !== undefined) this.fail("PEER_KEY_CHANGED", message);
+    else this.opts.onEvent({ event: "error", code: "PEER_KEY_CHANGED", message });
+    return false;
+  }
+
   private startLink(init: HolePunchInitiate): void {
     const peer = init.peerName;
-    const link = new PeerLink(
+    const peerKey = init.peerKey;
+    const link: PeerLink = new PeerLink(
       this.opts.clock,
       (body: Body, to: Addr) => this.opts.send(encodePacket(body), to),
       this.log,
       {
         connected: (address, rtt) => {
           this.server.stopIntroducing();
+          if (this.trust.check(peer, peerKey) === "new") {
+            this.log.info(`trusting ${peer}'s key on first use`, { key: keyToText(peerKey), fingerprint: fingerprint(peerKey) });
+            this.trust.remember(peer, peerKey);
+          }
           this.opts.onEvent({ event: "connected", peer, address: formatAddr(address), path: "direct", rtt_ms: Math.round(rtt * 10) / 10 });
         },
         message: (text) => this.opts.onEvent({ event: "message", from: peer, text }),
         closed: (reason, code, unacked, wasConnected) => this.onLinkClosed(link, peer, reason, code, unacked, wasConnected),
+        dropped: (reason) => this.drop(reason),
       },
       {
         selfName: this.opts.name,
         peerName: peer,
         token: init.token,
         candidates: init.candidates.map((c) => fromWireAddress(c.address!)),
+        identity: this.opts.identity,
+        peerKey,
         punchTimeoutMs: this.opts.punchTimeoutMs,
         peerTimeoutMs: this.opts.peerTimeoutMs,
       },
@@ -241,7 +301,5 @@ export class HolePunchClient {
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
+  return equalBytes(a, b);
 }

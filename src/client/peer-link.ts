@@ -1,30 +1,31 @@
-// One attempt to reach one peer, and the session that follows.
+// One attempt to reach one peer, and the encrypted session that follows.
 //
-//   punching  --PunchAck for one of our probes-->  connected
-//   punching  --punch timeout-------------------->  closed (PUNCH_FAILED)
-//   connected --Bye / close()-------------------->  closed
-//   connected --nothing heard for PEER_TIMEOUT--->  closed (PEER_LOST)
+//   punching  --PunchAck with a valid proof for one of our probes-->  connected
+//   punching  --punch timeout-------------------------------------->  closed (PUNCH_FAILED)
+//   connected --Bye / close()-------------------------------------->  closed
+//   connected --nothing heard for PEER_TIMEOUT--------------------->  closed (PEER_LOST)
 //
+// Probes and acks carry a signed ephemeral key (handshake.ts): a probe whose
+// signature is not by the peer key the server vouched for is dropped.
 // "Connected" needs proof the peer received our packets: a PunchAck echoing
-// the seq of one of our probes. A packet merely arriving is not enough.
+// one of our probe seqs with a MAC under the session key derived from our
+// ephemeral. After that every packet is a Sealed PeerFrame (AES-256-GCM).
 // No I/O: sends through the injected function, times through the Clock.
-import type { Envelope } from "../gen/holepunch/v1/holepunch_pb.ts";
-import {
-  MAX_CANDIDATES,
-  PEER_KEEPALIVE_INTERVAL,
-  PEER_TIMEOUT,
-  PROBE_INTERVAL,
-  PUNCH_TIMEOUT,
-  SUSPECT_AFTER,
-  SUSPECT_PROBE_INTERVAL,
-  second,
-} from "../constants.ts";
+import { fromBinary, toBinary, create } from "@bufbuild/protobuf";
+import { PeerFrameSchema, type Envelope, type Handshake, type PeerFrame } from "../gen/holepunch/v1/holepunch_pb.ts";
+import { MAX_CANDIDATES, PEER_KEEPALIVE_INTERVAL, PEER_TIMEOUT, PROBE_INTERVAL, PUNCH_TIMEOUT, second } from "../constants.ts";
 import type { Clock, Timer } from "../clock.ts";
+import { ackProof, deriveSessionKeys, handshakeSigningInput, newEphemeral, type Ephemeral } from "../crypto/handshake.ts";
+import { equalBytes } from "../crypto/kdf.ts";
+import { SessionCipher } from "../crypto/session-cipher.ts";
+import { sign, verify, type Identity } from "../identity/keys.ts";
 import type { Logger } from "../log.ts";
 import { addrKey, formatAddr, sameAddr, type Addr } from "../net/address.ts";
-import type { Body } from "../protocol/packet.ts";
+import { MAGIC, type Body } from "../protocol/packet.ts";
+import { validateFrame } from "../protocol/validate.ts";
 import { fromWireAddress, toWireAddress } from "../protocol/wire-address.ts";
-import { ReliableReceiver, ReliableSender } from "./reliable.ts";
+import { PROTOCOL_VERSION } from "../constants.ts";
+import { SessionFrames, type FrameSink } from "./session-frames.ts";
 
 export type LinkState = "punching" | "connected" | "closed";
 
@@ -33,6 +34,7 @@ export interface LinkEvents {
   message(text: string): void;
   /** `wasConnected`: the link had reached "connected" before it closed. */
   closed(reason: string, code: "PUNCH_FAILED" | "PEER_LOST" | undefined, unacked: number, wasConnected: boolean): void;
+  dropped(reason: string): void;
 }
 
 export interface LinkOptions {
@@ -40,25 +42,31 @@ export interface LinkOptions {
   peerName: string;
   token: Uint8Array;
   candidates: Addr[];
+  identity: Identity;
+  /** The peer's Ed25519 key, as the server vouched for it (and we accepted). */
+  peerKey: Uint8Array;
   punchTimeoutMs?: number;
   peerTimeoutMs?: number;
   keepaliveMs?: number;
+  /** Rekey limits (tests use small ones). */
+  rekey?: { packets: number; ms: number };
 }
 
-
-export class PeerLink {
+export class PeerLink implements FrameSink {
   state: LinkState = "punching";
   peerAddr: Addr | undefined;
   rttMs = 0;
   private candidates: Addr[];
   private probeSeq = 0n;
   private probesSent = new Map<bigint, number>();
-  private lastHeard: number;
   private readonly startedAt: number;
   private probeTimer: Timer | undefined;
-  private retransmitTimer: Timer | undefined;
-  private readonly sender = new ReliableSender();
-  private readonly receiver = new ReliableReceiver();
+  private readonly ephemeral: Ephemeral;
+  private readonly handshake: Handshake;
+  private peerEphemeral: Uint8Array | undefined;
+  private keys: { send: Uint8Array; recv: Uint8Array } | undefined;
+  private cipher: SessionCipher | undefined;
+  readonly session: SessionFrames;
 
   constructor(
     private readonly clock: Clock,
@@ -68,16 +76,23 @@ export class PeerLink {
     readonly opts: LinkOptions,
   ) {
     this.candidates = dedupe(opts.candidates).slice(0, MAX_CANDIDATES);
-    this.startedAt = this.lastHeard = clock.now();
+    this.startedAt = clock.now();
+    this.ephemeral = newEphemeral();
+    const signature = sign(opts.identity, handshakeSigningInput(opts.token, this.ephemeral.publicKey));
+    this.handshake = { $typeName: "holepunch.v1.Handshake", ephemeral: this.ephemeral.publicKey, signature };
+    this.session = new SessionFrames(clock, this, log, {
+      peerName: opts.peerName,
+      keepaliveMs: opts.keepaliveMs ?? PEER_KEEPALIVE_INTERVAL,
+      peerTimeoutMs: opts.peerTimeoutMs ?? PEER_TIMEOUT,
+    });
   }
 
   get token(): Uint8Array {
     return this.opts.token;
   }
 
-  /** Chunks of chat not yet acknowledged by the peer. */
   get unacked(): number {
-    return this.sender.unacked;
+    return this.session.unacked;
   }
 
   start(): void {
@@ -85,19 +100,13 @@ export class PeerLink {
     this.probeRound();
   }
 
-  /** Queue a line for the peer (sent once connected, retransmitted until acked). */
   sendLine(text: string): void {
-    this.sender.enqueue(text);
-    this.pump();
+    this.session.sendLine(text);
   }
 
   close(reason = "closed"): void {
     if (this.state === "closed") return;
-    if (this.state === "connected" && this.peerAddr) {
-      const bye: Body = { case: "bye", value: { $typeName: "holepunch.v1.Bye", token: this.token, reason } };
-      // Sent three times: a lost Bye costs the peer PEER_TIMEOUT of waiting.
-      for (let i = 0; i < 3; i++) this.send(bye, this.peerAddr);
-    }
+    if (this.state === "connected") this.session.sendBye(reason);
     this.finish(`closed by us: ${reason}`, undefined);
   }
 
@@ -106,71 +115,117 @@ export class PeerLink {
     if (this.state === "closed") return;
     const b = env.body;
     switch (b.case) {
-      case "punchProbe":
-        this.heard();
+      case "punchProbe": {
+        if (!this.acceptHandshake(b.value.handshake!)) return;
         this.send(
-          { case: "punchAck", value: { $typeName: "holepunch.v1.PunchAck", token: this.token, seq: b.value.seq, observed: toWireAddress(from) } },
+          {
+            case: "punchAck",
+            value: {
+              $typeName: "holepunch.v1.PunchAck",
+              token: this.token,
+              seq: b.value.seq,
+              observed: toWireAddress(from),
+              handshake: this.handshake,
+              proof: ackProof(this.keys!.send, b.value.seq),
+            },
+          },
           from,
         );
         if (this.state === "punching" && !this.candidates.some((c) => sameAddr(c, from)) && this.candidates.length < MAX_CANDIDATES) {
-          // Peer-reflexive: the peer's NAT picked a mapping the server never saw.
+          // Peer-reflexive (and authenticated): the peer's NAT picked a mapping the server never saw.
           this.log.debug("learned peer-reflexive candidate", { address: formatAddr(from) });
           this.candidates.push(from);
           this.sendProbe(from);
         }
         return;
-      case "punchAck":
-        return this.onAck(b.value.seq, from, fromWireAddress(b.value.observed!));
-      case "message": {
-        if (this.state !== "connected") return; // the sender retransmits; we ack once we have proof
-        this.heard();
-        const lines = this.receiver.accept({ seq: b.value.seq, data: b.value.data, last: b.value.last });
-        this.send(
-          { case: "messageAck", value: { $typeName: "holepunch.v1.MessageAck", token: this.token, seq: this.receiver.cumulative } },
-          from,
-        );
-        for (const line of lines) this.events.message(line);
-        return;
       }
-      case "messageAck":
-        if (this.state !== "connected") return;
-        this.heard();
-        this.sender.ack(b.value.seq, this.clock.now());
-        return this.pump();
-      case "bye":
-        return this.finish(`peer closed: ${b.value.reason || "bye"}`, undefined);
+      case "punchAck":
+        if (!this.acceptHandshake(b.value.handshake!)) return;
+        if (!equalBytes(b.value.proof, ackProof(this.keys!.recv, b.value.seq))) return this.events.dropped("bad_ack_proof");
+        return this.onAck(b.value.seq, from, fromWireAddress(b.value.observed!));
+      case "sealed": {
+        if (this.state !== "connected" || !this.cipher) return; // the sender retransmits; we ack once we have proof
+        const plain = this.cipher.open({ epoch: b.value.epoch, counter: b.value.counter, ciphertext: b.value.ciphertext });
+        if (!plain) return this.events.dropped("bad_seal");
+        let frame: PeerFrame;
+        try {
+          frame = fromBinary(PeerFrameSchema, plain);
+        } catch {
+          return this.events.dropped("bad_frame");
+        }
+        if (validateFrame(frame)) return this.events.dropped("bad_frame");
+        return this.session.onFrame(frame, from);
+      }
       default:
         return;
     }
+  }
+
+  // ---- FrameSink: what the session needs from the link ----
+
+  sendFrame(frame: PeerFrame["frame"], to?: Addr): void {
+    const dest = to ?? this.peerAddr;
+    if (!this.cipher || !dest) return;
+    const sealed = this.cipher.seal(toBinary(PeerFrameSchema, create(PeerFrameSchema, { frame })));
+    this.send({ case: "sealed", value: { $typeName: "holepunch.v1.Sealed", token: this.token, ...sealed } }, dest);
+  }
+
+  deliver(text: string): void {
+    this.events.message(text);
+  }
+
+  peerMoved(to: Addr): void {
+    if (this.peerAddr && !sameAddr(this.peerAddr, to)) {
+      this.log.info("peer moved", { from: formatAddr(this.peerAddr), to: formatAddr(to) });
+      this.peerAddr = to;
+    }
+  }
+
+  ended(reason: string, code: "PEER_LOST" | undefined): void {
+    this.finish(reason, code);
+  }
+
+  // ---- punching ----
+
+  /** Verifies the peer's signed ephemeral and derives the session keys once. */
+  private acceptHandshake(h: Handshake): boolean {
+    if (this.peerEphemeral && equalBytes(this.peerEphemeral, h.ephemeral)) return true;
+    if (this.state !== "punching") {
+      this.events.dropped("handshake_after_connect");
+      return false;
+    }
+    if (!verify(this.opts.peerKey, handshakeSigningInput(this.token, h.ephemeral), h.signature)) {
+      this.events.dropped("bad_handshake_signature");
+      return false;
+    }
+    const keys = deriveSessionKeys(this.ephemeral, h.ephemeral, this.token);
+    if (!keys) {
+      this.events.dropped("bad_ephemeral");
+      return false;
+    }
+    this.peerEphemeral = h.ephemeral;
+    this.keys = keys;
+    const context = new Uint8Array(MAGIC.length + 1 + this.token.length);
+    context.set(MAGIC, 0);
+    context[MAGIC.length] = PROTOCOL_VERSION;
+    context.set(this.token, MAGIC.length + 1);
+    this.cipher = new SessionCipher(keys, context, () => this.clock.now(), this.opts.rekey);
+    return true;
   }
 
   private onAck(seq: bigint, from: Addr, observedBy: Addr): void {
     const sentAt = this.probesSent.get(seq);
     if (sentAt === undefined) return; // not one of our (recent) probes
     this.probesSent.delete(seq);
+    if (this.state !== "punching") return this.peerMoved(from);
     const now = this.clock.now();
-    this.heard();
     this.rttMs = now - sentAt;
-    if (this.state === "punching") {
-      this.state = "connected";
-      this.peerAddr = from;
-      this.probeTimer?.cancel();
-      this.log.debug("connected", {
-        peer: this.opts.peerName,
-        address: formatAddr(from),
-        rtt_ms: round1(this.rttMs),
-        seen_as: formatAddr(observedBy),
-        after_ms: Math.round(now - this.startedAt),
-      });
-      this.sender.seedRtt(this.rttMs);
-      this.events.connected(from, this.rttMs);
-      this.scheduleKeepalive();
-      this.pump();
-    } else if (this.peerAddr && !sameAddr(this.peerAddr, from)) {
-      // The ack proves the new path works both ways: follow the peer there.
-      this.log.info("peer moved", { from: formatAddr(this.peerAddr), to: formatAddr(from) });
-      this.peerAddr = from;
-    }
+    this.state = "connected";
+    this.peerAddr = from;
+    this.probeTimer?.cancel();
+    this.log.debug("connected", { peer: this.opts.peerName, address: formatAddr(from), seen_as: formatAddr(observedBy), after_ms: Math.round(now - this.startedAt) });
+    this.session.start(this.rttMs);
+    this.events.connected(from, this.rttMs);
   }
 
   private probeRound(): void {
@@ -187,50 +242,14 @@ export class PeerLink {
     const seq = ++this.probeSeq;
     const now = this.clock.now();
     this.probesSent.set(seq, now);
-    // Keep the table small: forget probes older than any plausible RTT.
     for (const [s, at] of this.probesSent) {
       if (now - at < 10 * second) break;
       this.probesSent.delete(s);
     }
     this.send(
-      { case: "punchProbe", value: { $typeName: "holepunch.v1.PunchProbe", token: this.token, fromName: this.opts.selfName, seq } },
+      { case: "punchProbe", value: { $typeName: "holepunch.v1.PunchProbe", token: this.token, fromName: this.opts.selfName, seq, handshake: this.handshake } },
       to,
     );
-  }
-
-  private scheduleKeepalive(): void {
-    if (this.state !== "connected") return;
-    const now = this.clock.now();
-    const silent = now - this.lastHeard;
-    const peerTimeout = this.opts.peerTimeoutMs ?? PEER_TIMEOUT;
-    if (silent >= peerTimeout) {
-      return this.finish(`nothing heard from ${this.opts.peerName} for ${Math.round(silent / second)} s`, "PEER_LOST");
-    }
-    const interval = this.opts.keepaliveMs ?? PEER_KEEPALIVE_INTERVAL;
-    const suspect = silent >= Math.min(SUSPECT_AFTER, peerTimeout / 2);
-    this.probeTimer = this.clock.setTimer(suspect ? SUSPECT_PROBE_INTERVAL : Math.min(interval, peerTimeout - silent), () => {
-      if (this.state !== "connected") return;
-      if (this.peerAddr) this.sendProbe(this.peerAddr);
-      this.scheduleKeepalive();
-    });
-  }
-
-  private pump(): void {
-    if (this.state !== "connected" || !this.peerAddr) return;
-    const now = this.clock.now();
-    for (const c of this.sender.due(now)) {
-      this.send(
-        { case: "message", value: { $typeName: "holepunch.v1.Message", token: this.token, seq: c.seq, data: c.data, last: c.last } },
-        this.peerAddr,
-      );
-    }
-    this.retransmitTimer?.cancel();
-    const next = this.sender.nextDeadline();
-    if (next !== undefined) this.retransmitTimer = this.clock.setTimer(next - now, () => this.pump());
-  }
-
-  private heard(): void {
-    this.lastHeard = this.clock.now();
   }
 
   private finish(reason: string, code: "PUNCH_FAILED" | "PEER_LOST" | undefined): void {
@@ -238,16 +257,12 @@ export class PeerLink {
     const wasConnected = this.state === "connected";
     this.state = "closed";
     this.probeTimer?.cancel();
-    this.retransmitTimer?.cancel();
-    this.events.closed(reason, code, this.sender.unacked, wasConnected);
+    this.session.stop();
+    this.events.closed(reason, code, this.session.unacked, wasConnected);
   }
 }
 
 function dedupe(list: Addr[]): Addr[] {
   const seen = new Set<string>();
   return list.filter((a) => !seen.has(addrKey(a)) && seen.add(addrKey(a)));
-}
-
-function round1(x: number): number {
-  return Math.round(x * 10) / 10;
 }

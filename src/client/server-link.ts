@@ -1,9 +1,12 @@
-// The client's conversation with the rendezvous server: register, keep the
-// registration (and the NAT mapping to the server) alive, and ask for
-// introductions. Every request is retransmitted with exponential backoff.
-// No I/O: sends through the injected function, times through the Clock.
+// The client's conversation with the rendezvous server: register (hello ->
+// Challenge -> signed Register), keep the registration (and the NAT mapping
+// to the server) alive, and ask for introductions. Every request is
+// retransmitted with exponential backoff. Initiates must carry a MAC made
+// with this registration's secret. No I/O: sends through the injected
+// function, times through the Clock.
 import { ErrorCode, type Envelope, type HolePunchInitiate } from "../gen/holepunch/v1/holepunch_pb.ts";
 import {
+  HELLO_MIN_BYTES,
   KEEPALIVE_INTERVAL,
   REGISTER_TIMEOUT,
   REINTRODUCE_INTERVAL,
@@ -18,22 +21,31 @@ import type { Clock, Timer } from "../clock.ts";
 import type { ErrorCode as HpErrorCode } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { formatAddr, sameAddr, type Addr } from "../net/address.ts";
-import type { Body } from "../protocol/packet.ts";
+import { encodePacket, type Body } from "../protocol/packet.ts";
+import { equalBytes } from "../crypto/kdf.ts";
+import { initiateAuth, registerSigningInput } from "../crypto/server-auth.ts";
+import { sign, type Identity } from "../identity/keys.ts";
 import { fromWireAddress, toWireAddress } from "../protocol/wire-address.ts";
 
 export interface ServerLinkEvents {
   registered(observed: Addr, first: boolean): void;
   initiate(init: HolePunchInitiate): void;
   fatal(code: HpErrorCode, message: string): void;
+  dropped(reason: string): void;
 }
 
 export interface ServerLinkOptions {
   name: string;
-  instance: Uint8Array;
+  identity: Identity;
   locals: Addr[];
   software: string;
+  /** Shared registration token, for servers run with --token. */
+  token?: string;
   registerTimeoutMs?: number;
 }
+
+/** Consecutive refused cookies/signatures before registering is given up. */
+const MAX_BAD_SIGNATURES = 3;
 
 type Phase = "idle" | "registering" | "registered" | "closed";
 
@@ -44,6 +56,11 @@ export class ServerLink {
   private registerStartedAt = 0;
   private rto = REQUEST_RTO_INITIAL;
   private registerTxid = 0n;
+  /** The Challenge's cookie once we have one: then we send the signed Register. */
+  private cookie: Uint8Array | undefined;
+  private badSignatures = 0;
+  private secret: Uint8Array | undefined;
+  private keepaliveTxid = 0n;
   private registerTimer: Timer | undefined;
   private keepaliveTimer: Timer | undefined;
   private keepaliveMs = KEEPALIVE_INTERVAL;
@@ -89,7 +106,7 @@ export class ServerLink {
     if (this.phase === "registered") {
       // Free the name now, so a restarted client can take it at once. Sent
       // twice, unanswered: if both are lost the name expires at its TTL.
-      const body: Body = { case: "unregister", value: { $typeName: "holepunch.v1.Unregister", name: this.opts.name, instance: this.opts.instance } };
+      const body: Body = { case: "unregister", value: { $typeName: "holepunch.v1.Unregister", name: this.opts.name, secret: this.secret! } };
       this.send(body, randomTxid());
       this.send(body, randomTxid());
     }
@@ -104,8 +121,15 @@ export class ServerLink {
     if (this.phase === "closed") return;
     const b = env.body;
     switch (b.case) {
+      case "challenge":
+        if (env.txid !== this.registerTxid || this.phase !== "registering") return;
+        this.cookie = b.value.cookie;
+        this.rto = REQUEST_RTO_INITIAL;
+        return this.sendRegister();
       case "registerAck":
         if (env.txid !== this.registerTxid || this.phase !== "registering") return;
+        this.secret = b.value.secret;
+        this.badSignatures = 0;
         return this.onRegistered(fromWireAddress(b.value.observed!), b.value.keepaliveMs);
       case "keepaliveAck": {
         this.lastAckAt = this.clock.now();
@@ -122,12 +146,15 @@ export class ServerLink {
         this.log.debug("peer not registered yet", { peer: this.target });
         this.introRto = REQUEST_RTO_INITIAL;
         return this.scheduleIntro(UNKNOWN_RETRY_MIN + Math.random() * (UNKNOWN_RETRY_MAX - UNKNOWN_RETRY_MIN));
-      case "holePunchInitiate":
+      case "holePunchInitiate": {
+        const { auth, $typeName: _t, $unknown: _u, ...fields } = b.value;
+        if (!this.secret || !equalBytes(auth, initiateAuth(this.secret, fields))) return this.events.dropped("initiate_bad_auth");
         if (this.target !== undefined && env.txid === this.introTxid) {
           this.introRto = REQUEST_RTO_INITIAL;
           this.scheduleIntro(REINTRODUCE_INTERVAL);
         }
         return this.events.initiate(b.value);
+      }
       case "error":
         return this.onError(env.txid, b.value.code, b.value.message, b.value.retryAfterMs);
       default:
@@ -138,6 +165,8 @@ export class ServerLink {
   private beginRegister(): void {
     this.phase = "registering";
     this.registerTxid = randomTxid();
+    this.cookie = undefined;
+    this.secret = undefined;
     this.registerStartedAt = this.clock.now();
     this.rto = REQUEST_RTO_INITIAL;
     this.keepaliveTimer?.cancel();
@@ -151,24 +180,33 @@ export class ServerLink {
       return this.fatal("SERVER_UNREACHABLE", `no answer from the server after ${Math.round(limit / second)} s`);
     }
     // One txid per registration cycle: a late answer to an earlier copy still counts.
-    this.send(
-      {
-        case: "register",
-        value: {
-          $typeName: "holepunch.v1.Register",
-          name: this.opts.name,
-          instance: this.opts.instance,
-          localAddresses: this.opts.locals.map(toWireAddress),
-          software: this.opts.software,
-        },
-      },
-      this.registerTxid,
-    );
+    this.send(this.registerBody(), this.registerTxid);
     let wait = this.rto;
     this.rto = Math.min(this.rto * 2, this.everRegistered ? REREGISTER_RTO_MAX : REQUEST_RTO_MAX);
     if (!this.everRegistered) wait = Math.min(wait, this.registerStartedAt + limit - this.clock.now());
     this.registerTimer?.cancel();
     this.registerTimer = this.clock.setTimer(wait, () => this.sendRegister());
+  }
+
+  /** The hello (padded: the server answers no more bytes than it got) or, with a cookie, the signed Register. */
+  private registerBody(): Body {
+    const cookie = this.cookie ?? new Uint8Array();
+    const value = {
+      $typeName: "holepunch.v1.Register" as const,
+      name: this.opts.name,
+      publicKey: this.opts.identity.publicKey,
+      localAddresses: this.opts.locals.map(toWireAddress),
+      software: this.opts.software,
+      cookie,
+      signature: this.cookie ? sign(this.opts.identity, registerSigningInput(cookie, this.opts.name)) : new Uint8Array(),
+      token: this.cookie ? (this.opts.token ?? "") : "",
+      padding: new Uint8Array(),
+    };
+    if (!this.cookie) {
+      const size = encodePacket({ case: "register", value }, this.registerTxid).length;
+      if (size < HELLO_MIN_BYTES) value.padding = new Uint8Array(HELLO_MIN_BYTES - size - 2);
+    }
+    return { case: "register", value };
   }
 
   private onRegistered(observed: Addr, keepaliveMs: number): void {
@@ -190,21 +228,24 @@ export class ServerLink {
     this.keepaliveTimer = this.clock.setTimer(this.keepaliveMs, () => {
       if (this.phase !== "registered") return;
       const silentFor = this.clock.now() - this.lastAckAt;
-      if (silentFor > 3 * this.keepaliveMs && !this.warnedSilent) {
+      if (silentFor > 3 * this.keepaliveMs) {
+        // Lost, restarted, or a NAT that rebound us somewhere the server can't answer: start over.
+        if (!this.warnedSilent) this.log.warn("server is not answering keepalives: registering again", { silent_s: Math.round(silentFor / second) });
         this.warnedSilent = true;
-        this.log.warn("server is not answering keepalives", { silent_s: Math.round(silentFor / second) });
+        return this.beginRegister();
       }
-      this.send(
-        { case: "keepalive", value: { $typeName: "holepunch.v1.Keepalive", name: this.opts.name, instance: this.opts.instance } },
-        randomTxid(),
-      );
+      this.keepaliveTxid = randomTxid();
+      this.send({ case: "keepalive", value: { $typeName: "holepunch.v1.Keepalive", name: this.opts.name, secret: this.secret! } }, this.keepaliveTxid);
       this.scheduleKeepalive();
     });
   }
 
   private sendIntroRequest(): void {
     if (this.target === undefined || this.phase !== "registered") return;
-    this.send({ case: "holePunchRequest", value: { $typeName: "holepunch.v1.HolePunchRequest", target: this.target } }, this.introTxid);
+    this.send(
+      { case: "holePunchRequest", value: { $typeName: "holepunch.v1.HolePunchRequest", target: this.target, secret: this.secret! } },
+      this.introTxid,
+    );
     const wait = this.introRto;
     this.introRto = Math.min(this.introRto * 2, REQUEST_RTO_MAX);
     this.scheduleIntro(wait);
@@ -231,8 +272,16 @@ export class ServerLink {
         this.registerTimer?.cancel();
         this.registerTimer = this.clock.setTimer(Math.max(retryAfterMs, second), () => this.sendRegister());
         return;
+      case ErrorCode.BAD_SIGNATURE:
+        if (!forRegister) return;
+        if (++this.badSignatures >= MAX_BAD_SIGNATURES) return this.fatal("REGISTRATION_REFUSED", `server: ${message}`);
+        this.log.info("cookie refused: registering from the start", { server_said: message });
+        return this.beginRegister();
+      case ErrorCode.NOT_ALLOWED:
+        return forRegister ? this.fatal("NOT_ALLOWED", `server: ${message}`) : undefined;
       case ErrorCode.NOT_REGISTERED:
-        if (this.phase !== "registered") return;
+        // Only an answer to our own request counts: a spoofer cannot guess the txid.
+        if (this.phase !== "registered" || (txid !== this.keepaliveTxid && txid !== this.introTxid)) return;
         this.log.info("server forgot us (expired or NAT rebinding): registering again", { server_said: message });
         return this.beginRegister();
       case ErrorCode.RATE_LIMITED: {

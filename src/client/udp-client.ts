@@ -7,13 +7,22 @@ import { isLoopback, localCandidates } from "../net/interfaces.ts";
 import { resolveHost } from "../net/resolve.ts";
 import { bindUdpAny } from "../net/udp.ts";
 import { HpError } from "../errors.ts";
-import { HolePunchClient, type ClientEvent } from "./client.ts";
+import type { Identity } from "../identity/keys.ts";
+import { HolePunchClient, type ClientEvent, type PeerTrust } from "./client.ts";
 
 export interface StartClientOptions {
   /** "host", "host:port" or "[v6]:port" of the rendezvous server. */
   server: string;
   name: string;
+  /** This client's Ed25519 identity. */
+  identity: Identity;
   peer?: string;
+  /** Accept only this key for `peer`. */
+  peerKey?: Uint8Array;
+  /** Known peers (default: in memory, trust on first use). */
+  trust?: PeerTrust;
+  /** Shared registration token for servers run with --token. */
+  token?: string;
   timeoutMs?: number;
   /** Advertise this host's LAN addresses (default true, except when the server is on loopback). */
   lan?: boolean;
@@ -52,7 +61,11 @@ export async function startClient(opts: StartClientOptions): Promise<RunningClie
   client = new HolePunchClient({
     server,
     name: opts.name,
+    identity: opts.identity,
     peer: opts.peer,
+    peerKey: opts.peerKey,
+    trust: opts.trust,
+    token: opts.token,
     timeoutMs: opts.timeoutMs,
     locals,
     clock: realClock,

@@ -3,8 +3,10 @@
 // is present, byte fields have their exact lengths, addresses are 4/16 bytes
 // with a port, lists and strings are bounded. Semantic checks (is this name
 // allowed?) belong to the handler, which answers them with an Error reply.
-import type { Address, Envelope } from "../gen/holepunch/v1/holepunch_pb.ts";
-import { INSTANCE_BYTES, MAX_CANDIDATES, MAX_CHUNK_BYTES, MAX_LOCAL_ADDRESSES, TOKEN_BYTES } from "../constants.ts";
+import type { Address, Envelope, Handshake, PeerFrame } from "../gen/holepunch/v1/holepunch_pb.ts";
+import { AUTH_BYTES, KEY_BYTES, MAX_CANDIDATES, MAX_CHUNK_BYTES, MAX_LOCAL_ADDRESSES, SECRET_BYTES, SIGNATURE_BYTES, TOKEN_BYTES } from "../constants.ts";
+import { TAG_BYTES } from "../crypto/aead.ts";
+import { COOKIE_BYTES } from "../crypto/server-auth.ts";
 
 const MAX_NAME_BYTES = 64;
 const MAX_TEXT_BYTES = 256;
@@ -24,28 +26,43 @@ function badString(s: string, max: number, what: string): string | undefined {
   return s.length <= max ? undefined : `${what} longer than ${max}`;
 }
 
+function badHandshake(h: Handshake | undefined): string | undefined {
+  if (!h) return "missing handshake";
+  if (h.ephemeral.length !== KEY_BYTES) return `ephemeral of ${h.ephemeral.length} bytes`;
+  return h.signature.length === SIGNATURE_BYTES ? undefined : `signature of ${h.signature.length} bytes`;
+}
+
+function badSecret(s: Uint8Array): string | undefined {
+  return s.length === SECRET_BYTES ? undefined : `secret of ${s.length} bytes`;
+}
+
 /** Returns a description of the first problem, or undefined when the envelope is usable. */
 export function validateEnvelope(env: Envelope): string | undefined {
   const b = env.body;
   switch (b.case) {
     case undefined:
       return "no body";
-    case "register":
-      if (b.value.instance.length !== INSTANCE_BYTES) return `instance of ${b.value.instance.length} bytes`;
-      if (b.value.localAddresses.length > MAX_LOCAL_ADDRESSES) return "too many local addresses";
-      for (const a of b.value.localAddresses) {
+    case "register": {
+      const r = b.value;
+      if (r.publicKey.length !== KEY_BYTES) return `public key of ${r.publicKey.length} bytes`;
+      if (r.cookie.length !== 0 && r.cookie.length !== COOKIE_BYTES) return `cookie of ${r.cookie.length} bytes`;
+      if (r.cookie.length !== 0 && r.signature.length !== SIGNATURE_BYTES) return `signature of ${r.signature.length} bytes`;
+      if (r.localAddresses.length > MAX_LOCAL_ADDRESSES) return "too many local addresses";
+      for (const a of r.localAddresses) {
         const p = badAddress(a);
         if (p) return p;
       }
-      return badString(b.value.name, MAX_NAME_BYTES, "name") ?? badString(b.value.software, MAX_TEXT_BYTES, "software");
+      return badString(r.name, MAX_NAME_BYTES, "name") ?? badString(r.software, MAX_TEXT_BYTES, "software") ?? badString(r.token, MAX_TEXT_BYTES, "token");
+    }
+    case "challenge":
+      return b.value.cookie.length === COOKIE_BYTES ? undefined : "bad cookie";
     case "unregister":
     case "keepalive":
-      if (b.value.instance.length !== INSTANCE_BYTES) return `instance of ${b.value.instance.length} bytes`;
-      return badString(b.value.name, MAX_NAME_BYTES, "name");
+      return badSecret(b.value.secret) ?? badString(b.value.name, MAX_NAME_BYTES, "name");
     case "holePunchRequest":
-      return badString(b.value.target, MAX_NAME_BYTES, "target");
+      return badSecret(b.value.secret) ?? badString(b.value.target, MAX_NAME_BYTES, "target");
     case "registerAck":
-      return badAddress(b.value.observed) ?? badString(b.value.name, MAX_NAME_BYTES, "name");
+      return badAddress(b.value.observed) ?? badSecret(b.value.secret) ?? badString(b.value.name, MAX_NAME_BYTES, "name");
     case "keepaliveAck":
       return badAddress(b.value.observed);
     case "holePunchResponseUnknown":
@@ -57,23 +74,39 @@ export function validateEnvelope(env: Envelope): string | undefined {
         const p = badAddress(c.address);
         if (p) return p;
       }
+      if (v.peerKey.length !== KEY_BYTES) return `peer key of ${v.peerKey.length} bytes`;
+      if (v.auth.length !== AUTH_BYTES) return `auth of ${v.auth.length} bytes`;
       return badToken(v.token) ?? badString(v.peerName, MAX_NAME_BYTES, "peer name");
     }
     case "error":
       return badString(b.value.message, MAX_TEXT_BYTES, "message");
     case "punchProbe":
-      return badToken(b.value.token) ?? badString(b.value.fromName, MAX_NAME_BYTES, "name");
+      return badToken(b.value.token) ?? badHandshake(b.value.handshake) ?? badString(b.value.fromName, MAX_NAME_BYTES, "name");
     case "punchAck":
-      return badToken(b.value.token) ?? badAddress(b.value.observed);
-    case "message":
-      if (b.value.data.length > MAX_CHUNK_BYTES) return "chunk too large";
-      if (b.value.seq === 0n) return "message seq 0";
+      if (b.value.proof.length !== AUTH_BYTES) return `proof of ${b.value.proof.length} bytes`;
+      return badToken(b.value.token) ?? badAddress(b.value.observed) ?? badHandshake(b.value.handshake);
+    case "sealed":
+      if (b.value.ciphertext.length < TAG_BYTES) return "ciphertext shorter than its tag";
       return badToken(b.value.token);
-    case "messageAck":
-      return badToken(b.value.token);
-    case "bye":
-      return badToken(b.value.token) ?? badString(b.value.reason, MAX_TEXT_BYTES, "reason");
     default:
       return "unknown body";
+  }
+}
+
+/** Checks a decrypted PeerFrame. */
+export function validateFrame(f: PeerFrame): string | undefined {
+  const x = f.frame;
+  switch (x.case) {
+    case "message":
+      if (x.value.data.length > MAX_CHUNK_BYTES) return "chunk too large";
+      return x.value.seq === 0n ? "message seq 0" : undefined;
+    case "bye":
+      return badString(x.value.reason, MAX_TEXT_BYTES, "reason");
+    case "messageAck":
+    case "ping":
+    case "pong":
+      return undefined;
+    default:
+      return "no frame";
   }
 }

@@ -4,10 +4,14 @@
 // entries stops at the first live one (amortised O(1) per entry).
 import type { Addr } from "../net/address.ts";
 import { addrKey } from "../net/address.ts";
+import { equalBytes } from "../crypto/kdf.ts";
 
 export interface Registration {
   name: string;
-  instance: Uint8Array;
+  /** The Ed25519 key the name is bound to while registered. */
+  publicKey: Uint8Array;
+  /** Authenticates this registration's later requests and its Initiates. */
+  secret: Uint8Array;
   observed: Addr;
   locals: Addr[];
   expiresAt: number;
@@ -15,62 +19,70 @@ export interface Registration {
 
 export type RegisterResult =
   | { ok: true; reg: Registration; moved: boolean; isNew: boolean }
-  | { ok: false; code: "NAME_TAKEN" | "REGISTRY_FULL" };
+  | { ok: false; code: "NAME_TAKEN" | "REGISTRY_FULL" | "TOO_MANY_FROM_IP" };
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
+  return equalBytes(a, b);
 }
 
 export class Registry {
   private byName = new Map<string, Registration>();
   private byAddr = new Map<string, Registration>();
+  /** Live registrations per source IP (bounded by maxPerIp). */
+  private perIp = new Map<string, number>();
 
   constructor(
     readonly maxClients: number,
     readonly ttlMs: number,
+    readonly maxPerIp: number = Number.POSITIVE_INFINITY,
   ) {}
 
   get size(): number {
     return this.byName.size;
   }
 
-  /** Registers or refreshes `name` at `observed`. Same instance may move; another is refused. */
-  register(name: string, instance: Uint8Array, observed: Addr, locals: Addr[], now: number): RegisterResult {
+  /**
+   * Registers or refreshes `name` at `observed` for `publicKey`. The same key
+   * may re-register from anywhere (restart, NAT rebinding); another key is
+   * refused while the name is live.
+   */
+  register(name: string, publicKey: Uint8Array, secret: Uint8Array, observed: Addr, locals: Addr[], now: number): RegisterResult {
     const existing = this.lookup(name, now);
-    if (existing && !sameBytes(existing.instance, instance)) return { ok: false, code: "NAME_TAKEN" };
-    if (!existing && this.byName.size >= this.maxClients) {
-      this.sweep(now);
-      if (this.byName.size >= this.maxClients) return { ok: false, code: "REGISTRY_FULL" };
-    }
+    if (existing && !sameBytes(existing.publicKey, publicKey)) return { ok: false, code: "NAME_TAKEN" };
     const key = addrKey(observed);
+    const previousAtAddr = this.byAddress(observed, now);
+    if (!existing) {
+      if (this.byName.size >= this.maxClients) this.sweep(now);
+      if (this.byName.size >= this.maxClients) return { ok: false, code: "REGISTRY_FULL" };
+      const sameIp = (this.perIp.get(observed.ip) ?? 0) - (previousAtAddr ? 1 : 0);
+      if (sameIp >= this.maxPerIp) return { ok: false, code: "TOO_MANY_FROM_IP" };
+    }
     // One address holds one registration: whoever registers from it now owns it.
-    const previousAtAddr = this.byAddr.get(key);
     if (previousAtAddr && previousAtAddr !== existing) this.remove(previousAtAddr);
     const moved = existing !== undefined && addrKey(existing.observed) !== key;
     if (existing) this.remove(existing);
-    const reg: Registration = { name, instance, observed, locals, expiresAt: now + this.ttlMs };
+    const reg: Registration = { name, publicKey, secret, observed, locals, expiresAt: now + this.ttlMs };
     this.byName.set(name, reg);
     this.byAddr.set(key, reg);
+    this.perIp.set(observed.ip, (this.perIp.get(observed.ip) ?? 0) + 1);
     return { ok: true, reg, moved, isNew: existing === undefined };
   }
 
-  /** Extends the registration held at `observed`, if it is `name`'s with `instance`. */
-  refresh(observed: Addr, name: string, instance: Uint8Array, now: number): Registration | undefined {
+  /** Extends the registration held at `observed`, if it is `name`'s and `secret` matches. */
+  refresh(observed: Addr, name: string, secret: Uint8Array, now: number): Registration | undefined {
     const reg = this.byAddress(observed, now);
-    if (!reg || reg.name !== name || !sameBytes(reg.instance, instance)) return undefined;
+    if (!reg || reg.name !== name || !sameBytes(reg.secret, secret)) return undefined;
     reg.expiresAt = now + this.ttlMs;
     this.byName.delete(name);
     this.byName.set(name, reg);
     return reg;
   }
 
-  /** Removes `name` if it is held at `observed` by `instance`. "absent": nothing is registered there (a repeat). */
-  unregister(observed: Addr, name: string, instance: Uint8Array, now: number): "removed" | "absent" | "mismatch" {
+  /** Removes `name` if it is held at `observed` with `secret`. "absent": nothing is registered there (a repeat). */
+  unregister(observed: Addr, name: string, secret: Uint8Array, now: number): "removed" | "absent" | "mismatch" {
     const reg = this.byAddress(observed, now);
     if (!reg) return "absent";
-    if (reg.name !== name || !sameBytes(reg.instance, instance)) return "mismatch";
+    if (reg.name !== name || !sameBytes(reg.secret, secret)) return "mismatch";
     this.remove(reg);
     return "removed";
   }
@@ -105,8 +117,12 @@ export class Registry {
   }
 
   private remove(reg: Registration): void {
-    if (this.byName.get(reg.name) === reg) this.byName.delete(reg.name);
+    if (this.byName.get(reg.name) !== reg) return;
+    this.byName.delete(reg.name);
     const key = addrKey(reg.observed);
     if (this.byAddr.get(key) === reg) this.byAddr.delete(key);
+    const n = (this.perIp.get(reg.observed.ip) ?? 1) - 1;
+    if (n > 0) this.perIp.set(reg.observed.ip, n);
+    else this.perIp.delete(reg.observed.ip);
   }
 }

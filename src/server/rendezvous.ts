@@ -2,6 +2,11 @@
 // with handle(), it answers through the injected send(). Every input is
 // validated; anything unusable is counted in `stats.dropped` and never
 // answered (except the version and rate-limit errors the protocol defines).
+//
+// Anti-amplification: until an address has proved it receives (it completed
+// the cookie exchange and holds a registration), the server sends it at most
+// as many bytes as the datagram it is answering (factor 1). send() enforces
+// this for every reply; what does not fit is dropped and counted.
 import { create } from "@bufbuild/protobuf";
 import {
   CandidateKind,
@@ -19,8 +24,10 @@ import {
   NAME_PATTERN,
   RATE_BURST_PER_IP,
   RATE_LIMITED_RETRY_AFTER,
+  MAX_NAMES_PER_IP,
+  RATE_BURST_PER_NAME,
   RATE_PER_IP_PER_SECOND,
-  REGISTRY_FULL_RETRY_AFTER,
+  RATE_PER_NAME_PER_SECOND,
   REGISTRATION_TTL,
   SUPPORTED_VERSIONS,
   TOKEN_BYTES,
@@ -30,6 +37,9 @@ import { addrKey, formatAddr, type Addr } from "../net/address.ts";
 import { decodePacket, encodePacket, classify, type Body, type EnvelopeOf } from "../protocol/packet.ts";
 import { fromWireAddress, toWireAddress } from "../protocol/wire-address.ts";
 import { silentLogger, type Logger } from "../log.ts";
+import { equalBytes } from "../crypto/kdf.ts";
+import { initiateAuth } from "../crypto/server-auth.ts";
+import { Registrar } from "./registrar.ts";
 import { Registry, type Registration } from "./registry.ts";
 import { RateLimiter } from "./rate-limit.ts";
 import { Stats } from "./stats.ts";
@@ -48,6 +58,14 @@ export interface RendezvousOptions {
   /** Requests per second per source IP (default 50, burst 100). */
   ratePerSecond?: number;
   rateBurst?: number;
+  /** Names one source IP may hold (default 64). */
+  maxPerIp?: number;
+  /** Register and HolePunchRequest per second per name (default 10, burst 20). */
+  ratePerName?: number;
+  /** Private servers: only these name -> key pairs may register. */
+  allow?: Map<string, Uint8Array>;
+  /** Private servers: a Register must carry this token. */
+  token?: string;
 }
 
 interface Introduction {
@@ -61,13 +79,17 @@ export class Rendezvous {
   readonly registry: Registry;
   readonly stats = new Stats();
   private readonly limiter: RateLimiter;
+  private readonly nameLimiter: RateLimiter;
+  private readonly registrar: Registrar;
+  /** Bytes the current reply may still use; Infinity once the source is verified. */
+  private budget = Number.POSITIVE_INFINITY;
   private readonly intros = new Map<string, Introduction>();
   private readonly log: Logger;
   private readonly keepaliveMs: number;
   private readonly randomBytes: (n: number) => Uint8Array;
 
   constructor(private readonly opts: RendezvousOptions) {
-    this.registry = new Registry(opts.maxClients ?? DEFAULT_MAX_CLIENTS, opts.ttlMs ?? REGISTRATION_TTL);
+    this.registry = new Registry(opts.maxClients ?? DEFAULT_MAX_CLIENTS, opts.ttlMs ?? REGISTRATION_TTL, opts.maxPerIp ?? MAX_NAMES_PER_IP);
     this.limiter = new RateLimiter(
       opts.ratePerSecond ?? RATE_PER_IP_PER_SECOND,
       opts.rateBurst ?? RATE_BURST_PER_IP,
@@ -76,6 +98,17 @@ export class Rendezvous {
     this.log = opts.log ?? silentLogger;
     this.keepaliveMs = opts.keepaliveMs ?? KEEPALIVE_INTERVAL;
     this.randomBytes = opts.randomBytes ?? ((n) => crypto.getRandomValues(new Uint8Array(n)));
+    const perName = opts.ratePerName ?? RATE_PER_NAME_PER_SECOND;
+    this.nameLimiter = new RateLimiter(perName, Math.max(RATE_BURST_PER_NAME, perName * 2), MAX_RATE_BUCKETS);
+    this.registrar = new Registrar(
+      this.registry,
+      this.stats,
+      this.log,
+      (to, txid, body) => this.send(to, txid, body),
+      (to, txid, code, msg, retry) => this.replyError(to, txid, code, msg, retry),
+      this.randomBytes,
+      { allow: opts.allow, token: opts.token, keepaliveMs: this.keepaliveMs },
+    );
   }
 
   /** One datagram from `from`. Never throws for bad input. */
@@ -84,6 +117,7 @@ export class Rendezvous {
     const kind = classify(bytes);
     if (kind !== "hp") return this.stats.drop(kind === "stun" ? "stun_unsupported" : "not_ours");
     const now = this.opts.now();
+    this.budget = this.registry.byAddress(from, now) ? Number.POSITIVE_INFINITY : bytes.length;
     const verdict = this.limiter.take(from.ip, now);
     if (verdict !== "allow") {
       this.stats.drop("rate_limited");
@@ -101,9 +135,13 @@ export class Rendezvous {
       if (code === "UNSUPPORTED_VERSION") this.replyVersionError(from, bytes.length);
       return;
     }
+    // Per-name limits, on top of per-IP: a name cannot be hammered from many addresses.
+    const b = env.body;
+    const named = b.case === "register" ? b.value.name : b.case === "holePunchRequest" ? this.registry.byAddress(from, now)?.name : undefined;
+    if (named !== undefined && this.nameLimiter.take(named, now) !== "allow") return this.stats.drop("rate_limited_name");
     switch (env.body.case) {
       case "register":
-        return this.onRegister(env as EnvelopeOf<"register">, from, now);
+        return this.registrar.handle(env.body.value, env.txid, from, now);
       case "keepalive":
         return this.onKeepalive(env as EnvelopeOf<"keepalive">, from, now);
       case "holePunchRequest":
@@ -125,41 +163,13 @@ export class Rendezvous {
       this.intros.delete(key);
     }
     this.limiter.sweep(now);
-  }
-
-  private onRegister(env: EnvelopeOf<"register">, from: Addr, now: number): void {
-    const r = env.body.value;
-    if (!NAME_PATTERN.test(r.name)) {
-      this.stats.count("register_invalid");
-      return this.replyError(from, env.txid, ErrorCode.NAME_INVALID, `invalid name ${JSON.stringify(r.name)}: use 1-32 of A-Z a-z 0-9 . _ - starting with a letter or digit`);
-    }
-    const locals = r.localAddresses.map(fromWireAddress);
-    const res = this.registry.register(r.name, r.instance, from, locals, now);
-    if (!res.ok) {
-      this.stats.count(res.code === "NAME_TAKEN" ? "register_taken" : "register_full");
-      return res.code === "NAME_TAKEN"
-        ? this.replyError(from, env.txid, ErrorCode.NAME_TAKEN, `name ${JSON.stringify(r.name)} is registered by another client`)
-        : this.replyError(from, env.txid, ErrorCode.REGISTRY_FULL, "server registry is full", REGISTRY_FULL_RETRY_AFTER);
-    }
-    this.stats.count("register_ok");
-    if (res.isNew || res.moved) {
-      this.log.info(res.isNew ? "registered" : "moved", { name: r.name, observed: formatAddr(from), locals: locals.length });
-    }
-    this.send(from, env.txid, {
-      case: "registerAck",
-      value: {
-        $typeName: "holepunch.v1.RegisterAck",
-        name: r.name,
-        observed: toWireAddress(from),
-        ttlMs: this.registry.ttlMs,
-        keepaliveMs: this.keepaliveMs,
-      },
-    });
+    this.nameLimiter.sweep(now);
+    this.registrar.sweep(now);
   }
 
   private onKeepalive(env: EnvelopeOf<"keepalive">, from: Addr, now: number): void {
     const k = env.body.value;
-    if (!this.registry.refresh(from, k.name, k.instance, now)) {
+    if (!this.registry.refresh(from, k.name, k.secret, now)) {
       this.stats.count("keepalive_unknown");
       return this.replyError(from, env.txid, ErrorCode.NOT_REGISTERED, "not registered from this address");
     }
@@ -172,7 +182,7 @@ export class Rendezvous {
 
   private onHolePunchRequest(env: EnvelopeOf<"holePunchRequest">, from: Addr, now: number): void {
     const requester = this.registry.byAddress(from, now);
-    if (!requester) {
+    if (!requester || !equalBytes(requester.secret, env.body.value.secret)) {
       this.stats.count("punch_not_registered");
       return this.replyError(from, env.txid, ErrorCode.NOT_REGISTERED, "register before asking for a peer");
     }
@@ -198,7 +208,7 @@ export class Rendezvous {
 
   private onUnregister(env: EnvelopeOf<"unregister">, from: Addr, now: number): void {
     const u = env.body.value;
-    const result = this.registry.unregister(from, u.name, u.instance, now);
+    const result = this.registry.unregister(from, u.name, u.secret, now);
     if (result === "removed") {
       this.stats.count("unregistered");
       this.log.info("unregistered", { name: u.name });
@@ -223,8 +233,11 @@ export class Rendezvous {
       },
     });
     if (reply.length > requestBytes) return this.stats.drop("version_reply_too_large");
+    if (reply.length > this.budget) return this.stats.drop("amplification_guard");
+    this.budget -= reply.length;
     this.stats.count("error_sent");
     this.stats.count("sent");
+    this.stats.count("sent_bytes", reply.length);
     this.opts.send(reply, to);
   }
 
@@ -247,35 +260,32 @@ export class Rendezvous {
   }
 
   private sendInitiate(to: Registration, peer: Registration, token: Uint8Array, initiator: boolean, txid: bigint): void {
+    const fields = { peerName: peer.name, candidates: candidatesOf(peer), token, initiator, peerKey: peer.publicKey };
+    this.budget = Number.POSITIVE_INFINITY; // both ends are registered: verified addresses
     this.send(to.observed, txid, {
       case: "holePunchInitiate",
-      value: {
-        $typeName: "holepunch.v1.HolePunchInitiate",
-        peerName: peer.name,
-        candidates: candidatesOf(peer),
-        token,
-        initiator,
-      },
+      value: { $typeName: "holepunch.v1.HolePunchInitiate", ...fields, auth: initiateAuth(to.secret, fields) },
     });
   }
 
   private replyError(to: Addr, txid: bigint, code: ErrorCode, message: string, retryAfterMs = 0): void {
-    this.stats.count("error_sent");
-    this.send(to, txid, {
+    const body = (text: string): Body => ({
       case: "error",
-      value: {
-        $typeName: "holepunch.v1.Error",
-        code,
-        message,
-        retryAfterMs,
-        supportedVersions: [],
-      },
+      value: { $typeName: "holepunch.v1.Error", code, message: text, retryAfterMs, supportedVersions: [] },
     });
+    this.stats.count("error_sent");
+    // To an unverified address the reply must not outgrow the request: drop the text if it would.
+    const full = body(message);
+    this.send(to, txid, encodePacket(full, txid).length <= this.budget ? full : body(""));
   }
 
   private send(to: Addr, txid: bigint, body: Body): void {
+    const bytes = encodePacket(body, txid);
+    if (bytes.length > this.budget) return this.stats.drop("amplification_guard");
+    this.budget -= bytes.length;
     this.stats.count("sent");
-    this.opts.send(encodePacket(body, txid), to);
+    this.stats.count("sent_bytes", bytes.length);
+    this.opts.send(bytes, to);
   }
 }
 

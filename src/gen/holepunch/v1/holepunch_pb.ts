@@ -16,7 +16,7 @@ import type { Message as Message$1 } from "@bufbuild/protobuf";
  * Describes the file holepunch/v1/holepunch.proto.
  */
 export const file_holepunch_v1_holepunch: GenFile = /*@__PURE__*/
-  fileDesc("Chxob2xlcHVuY2gvdjEvaG9sZXB1bmNoLnByb3RvEgxob2xlcHVuY2gudjEi4AUKCEVudmVsb3BlEgwKBHR4aWQYASABKAQSKgoIcmVnaXN0ZXIYCiABKAsyFi5ob2xlcHVuY2gudjEuUmVnaXN0ZXJIABIsCglrZWVwYWxpdmUYCyABKAsyFy5ob2xlcHVuY2gudjEuS2VlcGFsaXZlSAASPAoSaG9sZV9wdW5jaF9yZXF1ZXN0GAwgASgLMh4uaG9sZXB1bmNoLnYxLkhvbGVQdW5jaFJlcXVlc3RIABIuCgp1bnJlZ2lzdGVyGA0gASgLMhguaG9sZXB1bmNoLnYxLlVucmVnaXN0ZXJIABIxCgxyZWdpc3Rlcl9hY2sYFCABKAsyGS5ob2xlcHVuY2gudjEuUmVnaXN0ZXJBY2tIABIzCg1rZWVwYWxpdmVfYWNrGBUgASgLMhouaG9sZXB1bmNoLnYxLktlZXBhbGl2ZUFja0gAEk0KG2hvbGVfcHVuY2hfcmVzcG9uc2VfdW5rbm93bhgWIAEoCzImLmhvbGVwdW5jaC52MS5Ib2xlUHVuY2hSZXNwb25zZVVua25vd25IABI+ChNob2xlX3B1bmNoX2luaXRpYXRlGBcgASgLMh8uaG9sZXB1bmNoLnYxLkhvbGVQdW5jaEluaXRpYXRlSAASJAoFZXJyb3IYGCABKAsyEy5ob2xlcHVuY2gudjEuRXJyb3JIABIvCgtwdW5jaF9wcm9iZRgeIAEoCzIYLmhvbGVwdW5jaC52MS5QdW5jaFByb2JlSAASKwoJcHVuY2hfYWNrGB8gASgLMhYuaG9sZXB1bmNoLnYxLlB1bmNoQWNrSAASKAoHbWVzc2FnZRggIAEoCzIVLmhvbGVwdW5jaC52MS5NZXNzYWdlSAASLwoLbWVzc2FnZV9hY2sYISABKAsyGC5ob2xlcHVuY2gudjEuTWVzc2FnZUFja0gAEiAKA2J5ZRgiIAEoCzIRLmhvbGVwdW5jaC52MS5CeWVIAEIGCgRib2R5IiMKB0FkZHJlc3MSCgoCaXAYASABKAwSDAoEcG9ydBgCIAEoDSJsCghSZWdpc3RlchIMCgRuYW1lGAEgASgJEhAKCGluc3RhbmNlGAIgASgMEi4KD2xvY2FsX2FkZHJlc3NlcxgDIAMoCzIVLmhvbGVwdW5jaC52MS5BZGRyZXNzEhAKCHNvZnR3YXJlGAQgASgJImoKC1JlZ2lzdGVyQWNrEgwKBG5hbWUYASABKAkSJwoIb2JzZXJ2ZWQYAiABKAsyFS5ob2xlcHVuY2gudjEuQWRkcmVzcxIOCgZ0dGxfbXMYAyABKA0SFAoMa2VlcGFsaXZlX21zGAQgASgNIisKCUtlZXBhbGl2ZRIMCgRuYW1lGAEgASgJEhAKCGluc3RhbmNlGAIgASgMIiwKClVucmVnaXN0ZXISDAoEbmFtZRgBIAEoCRIQCghpbnN0YW5jZRgCIAEoDCI3CgxLZWVwYWxpdmVBY2sSJwoIb2JzZXJ2ZWQYASABKAsyFS5ob2xlcHVuY2gudjEuQWRkcmVzcyIiChBIb2xlUHVuY2hSZXF1ZXN0Eg4KBnRhcmdldBgBIAEoCSIqChhIb2xlUHVuY2hSZXNwb25zZVVua25vd24SDgoGdGFyZ2V0GAEgASgJInUKEUhvbGVQdW5jaEluaXRpYXRlEhEKCXBlZXJfbmFtZRgBIAEoCRIrCgpjYW5kaWRhdGVzGAIgAygLMhcuaG9sZXB1bmNoLnYxLkNhbmRpZGF0ZRINCgV0b2tlbhgDIAEoDBIRCglpbml0aWF0b3IYBCABKAgiXgoJQ2FuZGlkYXRlEiYKB2FkZHJlc3MYASABKAsyFS5ob2xlcHVuY2gudjEuQWRkcmVzcxIpCgRraW5kGAIgASgOMhsuaG9sZXB1bmNoLnYxLkNhbmRpZGF0ZUtpbmQiOwoKUHVuY2hQcm9iZRINCgV0b2tlbhgBIAEoDBIRCglmcm9tX25hbWUYAiABKAkSCwoDc2VxGAMgASgEIk8KCFB1bmNoQWNrEg0KBXRva2VuGAEgASgMEgsKA3NlcRgCIAEoBBInCghvYnNlcnZlZBgDIAEoCzIVLmhvbGVwdW5jaC52MS5BZGRyZXNzIkEKB01lc3NhZ2USDQoFdG9rZW4YASABKAwSCwoDc2VxGAIgASgEEgwKBGRhdGEYAyABKAwSDAoEbGFzdBgEIAEoCCIoCgpNZXNzYWdlQWNrEg0KBXRva2VuGAEgASgMEgsKA3NlcRgCIAEoBCIkCgNCeWUSDQoFdG9rZW4YASABKAwSDgoGcmVhc29uGAIgASgJInMKBUVycm9yEiUKBGNvZGUYASABKA4yFy5ob2xlcHVuY2gudjEuRXJyb3JDb2RlEg8KB21lc3NhZ2UYAiABKAkSFgoOcmV0cnlfYWZ0ZXJfbXMYAyABKA0SGgoSc3VwcG9ydGVkX3ZlcnNpb25zGAQgAygNKmYKDUNhbmRpZGF0ZUtpbmQSHgoaQ0FORElEQVRFX0tJTkRfVU5TUEVDSUZJRUQQABIbChdDQU5ESURBVEVfS0lORF9PQlNFUlZFRBABEhgKFENBTkRJREFURV9LSU5EX0xPQ0FMEAIq3QEKCUVycm9yQ29kZRIaChZFUlJPUl9DT0RFX1VOU1BFQ0lGSUVEEAASGwoXRVJST1JfQ09ERV9OQU1FX0lOVkFMSUQQARIZChVFUlJPUl9DT0RFX05BTUVfVEFLRU4QAhIbChdFUlJPUl9DT0RFX1JBVEVfTElNSVRFRBADEiIKHkVSUk9SX0NPREVfVU5TVVBQT1JURURfVkVSU0lPThAEEh0KGUVSUk9SX0NPREVfTk9UX1JFR0lTVEVSRUQQBRIcChhFUlJPUl9DT0RFX1JFR0lTVFJZX0ZVTEwQBmIGcHJvdG8z");
+  fileDesc("Chxob2xlcHVuY2gvdjEvaG9sZXB1bmNoLnByb3RvEgxob2xlcHVuY2gudjEiuQUKCEVudmVsb3BlEgwKBHR4aWQYASABKAQSKgoIcmVnaXN0ZXIYCiABKAsyFi5ob2xlcHVuY2gudjEuUmVnaXN0ZXJIABIsCglrZWVwYWxpdmUYCyABKAsyFy5ob2xlcHVuY2gudjEuS2VlcGFsaXZlSAASPAoSaG9sZV9wdW5jaF9yZXF1ZXN0GAwgASgLMh4uaG9sZXB1bmNoLnYxLkhvbGVQdW5jaFJlcXVlc3RIABIuCgp1bnJlZ2lzdGVyGA0gASgLMhguaG9sZXB1bmNoLnYxLlVucmVnaXN0ZXJIABIxCgxyZWdpc3Rlcl9hY2sYFCABKAsyGS5ob2xlcHVuY2gudjEuUmVnaXN0ZXJBY2tIABIzCg1rZWVwYWxpdmVfYWNrGBUgASgLMhouaG9sZXB1bmNoLnYxLktlZXBhbGl2ZUFja0gAEk0KG2hvbGVfcHVuY2hfcmVzcG9uc2VfdW5rbm93bhgWIAEoCzImLmhvbGVwdW5jaC52MS5Ib2xlUHVuY2hSZXNwb25zZVVua25vd25IABI+ChNob2xlX3B1bmNoX2luaXRpYXRlGBcgASgLMh8uaG9sZXB1bmNoLnYxLkhvbGVQdW5jaEluaXRpYXRlSAASJAoFZXJyb3IYGCABKAsyEy5ob2xlcHVuY2gudjEuRXJyb3JIABIsCgljaGFsbGVuZ2UYGSABKAsyFy5ob2xlcHVuY2gudjEuQ2hhbGxlbmdlSAASLwoLcHVuY2hfcHJvYmUYHiABKAsyGC5ob2xlcHVuY2gudjEuUHVuY2hQcm9iZUgAEisKCXB1bmNoX2FjaxgfIAEoCzIWLmhvbGVwdW5jaC52MS5QdW5jaEFja0gAEiYKBnNlYWxlZBgjIAEoCzIULmhvbGVwdW5jaC52MS5TZWFsZWRIAEIGCgRib2R5IiMKB0FkZHJlc3MSCgoCaXAYASABKAwSDAoEcG9ydBgCIAEoDSKxAQoIUmVnaXN0ZXISDAoEbmFtZRgBIAEoCRISCgpwdWJsaWNfa2V5GAIgASgMEi4KD2xvY2FsX2FkZHJlc3NlcxgDIAMoCzIVLmhvbGVwdW5jaC52MS5BZGRyZXNzEhAKCHNvZnR3YXJlGAQgASgJEg4KBmNvb2tpZRgFIAEoDBIRCglzaWduYXR1cmUYBiABKAwSDQoFdG9rZW4YByABKAkSDwoHcGFkZGluZxgPIAEoDCIbCglDaGFsbGVuZ2USDgoGY29va2llGAEgASgMInoKC1JlZ2lzdGVyQWNrEgwKBG5hbWUYASABKAkSJwoIb2JzZXJ2ZWQYAiABKAsyFS5ob2xlcHVuY2gudjEuQWRkcmVzcxIOCgZ0dGxfbXMYAyABKA0SFAoMa2VlcGFsaXZlX21zGAQgASgNEg4KBnNlY3JldBgFIAEoDCIpCglLZWVwYWxpdmUSDAoEbmFtZRgBIAEoCRIOCgZzZWNyZXQYAiABKAwiKgoKVW5yZWdpc3RlchIMCgRuYW1lGAEgASgJEg4KBnNlY3JldBgCIAEoDCI3CgxLZWVwYWxpdmVBY2sSJwoIb2JzZXJ2ZWQYASABKAsyFS5ob2xlcHVuY2gudjEuQWRkcmVzcyIyChBIb2xlUHVuY2hSZXF1ZXN0Eg4KBnRhcmdldBgBIAEoCRIOCgZzZWNyZXQYAiABKAwiKgoYSG9sZVB1bmNoUmVzcG9uc2VVbmtub3duEg4KBnRhcmdldBgBIAEoCSKVAQoRSG9sZVB1bmNoSW5pdGlhdGUSEQoJcGVlcl9uYW1lGAEgASgJEisKCmNhbmRpZGF0ZXMYAiADKAsyFy5ob2xlcHVuY2gudjEuQ2FuZGlkYXRlEg0KBXRva2VuGAMgASgMEhEKCWluaXRpYXRvchgEIAEoCBIQCghwZWVyX2tleRgFIAEoDBIMCgRhdXRoGAYgASgMIl4KCUNhbmRpZGF0ZRImCgdhZGRyZXNzGAEgASgLMhUuaG9sZXB1bmNoLnYxLkFkZHJlc3MSKQoEa2luZBgCIAEoDjIbLmhvbGVwdW5jaC52MS5DYW5kaWRhdGVLaW5kIjEKCUhhbmRzaGFrZRIRCgllcGhlbWVyYWwYASABKAwSEQoJc2lnbmF0dXJlGAIgASgMImcKClB1bmNoUHJvYmUSDQoFdG9rZW4YASABKAwSEQoJZnJvbV9uYW1lGAIgASgJEgsKA3NlcRgDIAEoBBIqCgloYW5kc2hha2UYBCABKAsyFy5ob2xlcHVuY2gudjEuSGFuZHNoYWtlIooBCghQdW5jaEFjaxINCgV0b2tlbhgBIAEoDBILCgNzZXEYAiABKAQSJwoIb2JzZXJ2ZWQYAyABKAsyFS5ob2xlcHVuY2gudjEuQWRkcmVzcxIqCgloYW5kc2hha2UYBCABKAsyFy5ob2xlcHVuY2gudjEuSGFuZHNoYWtlEg0KBXByb29mGAUgASgMIksKBlNlYWxlZBINCgV0b2tlbhgBIAEoDBINCgVlcG9jaBgCIAEoDRIPCgdjb3VudGVyGAMgASgEEhIKCmNpcGhlcnRleHQYBCABKAwi2QEKCVBlZXJGcmFtZRIoCgdtZXNzYWdlGAEgASgLMhUuaG9sZXB1bmNoLnYxLk1lc3NhZ2VIABIvCgttZXNzYWdlX2FjaxgCIAEoCzIYLmhvbGVwdW5jaC52MS5NZXNzYWdlQWNrSAASIAoDYnllGAMgASgLMhEuaG9sZXB1bmNoLnYxLkJ5ZUgAEiIKBHBpbmcYBCABKAsyEi5ob2xlcHVuY2gudjEuUGluZ0gAEiIKBHBvbmcYBSABKAsyEi5ob2xlcHVuY2gudjEuUG9uZ0gAQgcKBWZyYW1lIjIKB01lc3NhZ2USCwoDc2VxGAEgASgEEgwKBGRhdGEYAiABKAwSDAoEbGFzdBgDIAEoCCIZCgpNZXNzYWdlQWNrEgsKA3NlcRgBIAEoBCIVCgNCeWUSDgoGcmVhc29uGAEgASgJIhMKBFBpbmcSCwoDc2VxGAEgASgEIhMKBFBvbmcSCwoDc2VxGAEgASgEInMKBUVycm9yEiUKBGNvZGUYASABKA4yFy5ob2xlcHVuY2gudjEuRXJyb3JDb2RlEg8KB21lc3NhZ2UYAiABKAkSFgoOcmV0cnlfYWZ0ZXJfbXMYAyABKA0SGgoSc3VwcG9ydGVkX3ZlcnNpb25zGAQgAygNKmYKDUNhbmRpZGF0ZUtpbmQSHgoaQ0FORElEQVRFX0tJTkRfVU5TUEVDSUZJRUQQABIbChdDQU5ESURBVEVfS0lORF9PQlNFUlZFRBABEhgKFENBTkRJREFURV9LSU5EX0xPQ0FMEAIqlwIKCUVycm9yQ29kZRIaChZFUlJPUl9DT0RFX1VOU1BFQ0lGSUVEEAASGwoXRVJST1JfQ09ERV9OQU1FX0lOVkFMSUQQARIZChVFUlJPUl9DT0RFX05BTUVfVEFLRU4QAhIbChdFUlJPUl9DT0RFX1JBVEVfTElNSVRFRBADEiIKHkVSUk9SX0NPREVfVU5TVVBQT1JURURfVkVSU0lPThAEEh0KGUVSUk9SX0NPREVfTk9UX1JFR0lTVEVSRUQQBRIcChhFUlJPUl9DT0RFX1JFR0lTVFJZX0ZVTEwQBhIcChhFUlJPUl9DT0RFX0JBRF9TSUdOQVRVUkUQBxIaChZFUlJPUl9DT0RFX05PVF9BTExPV0VEEAhiBnByb3RvMw");
 
 /**
  * One datagram. `txid` correlates a request with its reply and lets the
@@ -93,6 +93,12 @@ export type Envelope = Message$1<"holepunch.v1.Envelope"> & {
     case: "error";
   } | {
     /**
+     * @generated from field: holepunch.v1.Challenge challenge = 25;
+     */
+    value: Challenge;
+    case: "challenge";
+  } | {
+    /**
      * peer <-> peer
      *
      * @generated from field: holepunch.v1.PunchProbe punch_probe = 30;
@@ -107,22 +113,10 @@ export type Envelope = Message$1<"holepunch.v1.Envelope"> & {
     case: "punchAck";
   } | {
     /**
-     * @generated from field: holepunch.v1.Message message = 32;
+     * @generated from field: holepunch.v1.Sealed sealed = 35;
      */
-    value: Message;
-    case: "message";
-  } | {
-    /**
-     * @generated from field: holepunch.v1.MessageAck message_ack = 33;
-     */
-    value: MessageAck;
-    case: "messageAck";
-  } | {
-    /**
-     * @generated from field: holepunch.v1.Bye bye = 34;
-     */
-    value: Bye;
-    case: "bye";
+    value: Sealed;
+    case: "sealed";
   } | { case: undefined; value?: undefined };
 };
 
@@ -158,9 +152,16 @@ export const AddressSchema: GenMessage<Address> = /*@__PURE__*/
   messageDesc(file_holepunch_v1_holepunch, 1);
 
 /**
- * Register (or re-register) `name` for the sender's observed address.
- * `instance` is 16 random bytes chosen once per client process: a
- * registration may move to a new address only with the same instance.
+ * Register `name`, bound to the Ed25519 key `public_key` (32 bytes), at the
+ * sender's observed address. Two steps:
+ *  1. without `cookie`: a hello, padded to at least 128 bytes; the server
+ *     answers with a Challenge (never more bytes than it received);
+ *  2. with the Challenge's `cookie` and `signature` = Ed25519 over
+ *     "hole-punch register v1" || cookie || name: the server checks both
+ *     (the cookie proves the address receives, the signature the key) and
+ *     answers RegisterAck.
+ * While registered, the name belongs to the key: another key gets
+ * NAME_TAKEN; the same key may re-register from a new address.
  *
  * @generated from message holepunch.v1.Register
  */
@@ -171,9 +172,9 @@ export type Register = Message$1<"holepunch.v1.Register"> & {
   name: string;
 
   /**
-   * @generated from field: bytes instance = 2;
+   * @generated from field: bytes public_key = 2;
    */
-  instance: Uint8Array;
+  publicKey: Uint8Array;
 
   /**
    * @generated from field: repeated holepunch.v1.Address local_addresses = 3;
@@ -184,6 +185,30 @@ export type Register = Message$1<"holepunch.v1.Register"> & {
    * @generated from field: string software = 4;
    */
   software: string;
+
+  /**
+   * @generated from field: bytes cookie = 5;
+   */
+  cookie: Uint8Array;
+
+  /**
+   * @generated from field: bytes signature = 6;
+   */
+  signature: Uint8Array;
+
+  /**
+   * Shared registration token, for servers run with --token.
+   *
+   * @generated from field: string token = 7;
+   */
+  token: string;
+
+  /**
+   * Ignored: makes the hello large enough to be answered.
+   *
+   * @generated from field: bytes padding = 15;
+   */
+  padding: Uint8Array;
 };
 
 /**
@@ -194,9 +219,30 @@ export const RegisterSchema: GenMessage<Register> = /*@__PURE__*/
   messageDesc(file_holepunch_v1_holepunch, 2);
 
 /**
+ * Step 1 answer: the cookie to sign and send back. Stateless on the server:
+ * a MAC over (time, address, key) with a server secret, valid for 30 s.
+ *
+ * @generated from message holepunch.v1.Challenge
+ */
+export type Challenge = Message$1<"holepunch.v1.Challenge"> & {
+  /**
+   * @generated from field: bytes cookie = 1;
+   */
+  cookie: Uint8Array;
+};
+
+/**
+ * Describes the message holepunch.v1.Challenge.
+ * Use `create(ChallengeSchema)` to create a new message.
+ */
+export const ChallengeSchema: GenMessage<Challenge> = /*@__PURE__*/
+  messageDesc(file_holepunch_v1_holepunch, 3);
+
+/**
  * Registration accepted. The client must send a Keepalive (or re-register)
  * at least every `keepalive_ms`; the server forgets it after `ttl_ms` of
- * silence.
+ * silence. `secret` (16 random bytes) authenticates the client's later
+ * requests and the server's Initiates for this registration.
  *
  * @generated from message holepunch.v1.RegisterAck
  */
@@ -220,6 +266,11 @@ export type RegisterAck = Message$1<"holepunch.v1.RegisterAck"> & {
    * @generated from field: uint32 keepalive_ms = 4;
    */
   keepaliveMs: number;
+
+  /**
+   * @generated from field: bytes secret = 5;
+   */
+  secret: Uint8Array;
 };
 
 /**
@@ -227,7 +278,7 @@ export type RegisterAck = Message$1<"holepunch.v1.RegisterAck"> & {
  * Use `create(RegisterAckSchema)` to create a new message.
  */
 export const RegisterAckSchema: GenMessage<RegisterAck> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 3);
+  messageDesc(file_holepunch_v1_holepunch, 4);
 
 /**
  * Refresh the registration held for the sender's address.
@@ -241,9 +292,9 @@ export type Keepalive = Message$1<"holepunch.v1.Keepalive"> & {
   name: string;
 
   /**
-   * @generated from field: bytes instance = 2;
+   * @generated from field: bytes secret = 2;
    */
-  instance: Uint8Array;
+  secret: Uint8Array;
 };
 
 /**
@@ -251,7 +302,7 @@ export type Keepalive = Message$1<"holepunch.v1.Keepalive"> & {
  * Use `create(KeepaliveSchema)` to create a new message.
  */
 export const KeepaliveSchema: GenMessage<Keepalive> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 4);
+  messageDesc(file_holepunch_v1_holepunch, 5);
 
 /**
  * The client is leaving: forget `name` now rather than at TTL expiry, so a
@@ -267,9 +318,9 @@ export type Unregister = Message$1<"holepunch.v1.Unregister"> & {
   name: string;
 
   /**
-   * @generated from field: bytes instance = 2;
+   * @generated from field: bytes secret = 2;
    */
-  instance: Uint8Array;
+  secret: Uint8Array;
 };
 
 /**
@@ -277,7 +328,7 @@ export type Unregister = Message$1<"holepunch.v1.Unregister"> & {
  * Use `create(UnregisterSchema)` to create a new message.
  */
 export const UnregisterSchema: GenMessage<Unregister> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 5);
+  messageDesc(file_holepunch_v1_holepunch, 6);
 
 /**
  * Refresh accepted; `observed` lets the client notice a NAT rebinding.
@@ -296,7 +347,7 @@ export type KeepaliveAck = Message$1<"holepunch.v1.KeepaliveAck"> & {
  * Use `create(KeepaliveAckSchema)` to create a new message.
  */
 export const KeepaliveAckSchema: GenMessage<KeepaliveAck> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 6);
+  messageDesc(file_holepunch_v1_holepunch, 7);
 
 /**
  * Ask the server to introduce the (registered) sender to `target`.
@@ -308,6 +359,11 @@ export type HolePunchRequest = Message$1<"holepunch.v1.HolePunchRequest"> & {
    * @generated from field: string target = 1;
    */
   target: string;
+
+  /**
+   * @generated from field: bytes secret = 2;
+   */
+  secret: Uint8Array;
 };
 
 /**
@@ -315,7 +371,7 @@ export type HolePunchRequest = Message$1<"holepunch.v1.HolePunchRequest"> & {
  * Use `create(HolePunchRequestSchema)` to create a new message.
  */
 export const HolePunchRequestSchema: GenMessage<HolePunchRequest> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 7);
+  messageDesc(file_holepunch_v1_holepunch, 8);
 
 /**
  * `target` is not registered (yet). The client may ask again later.
@@ -334,7 +390,7 @@ export type HolePunchResponseUnknown = Message$1<"holepunch.v1.HolePunchResponse
  * Use `create(HolePunchResponseUnknownSchema)` to create a new message.
  */
 export const HolePunchResponseUnknownSchema: GenMessage<HolePunchResponseUnknown> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 8);
+  messageDesc(file_holepunch_v1_holepunch, 9);
 
 /**
  * Sent by the server to both peers: start punching to `peer_name` at all of
@@ -366,6 +422,21 @@ export type HolePunchInitiate = Message$1<"holepunch.v1.HolePunchInitiate"> & {
    * @generated from field: bool initiator = 4;
    */
   initiator: boolean;
+
+  /**
+   * The peer's Ed25519 public key, as the server verified it.
+   *
+   * @generated from field: bytes peer_key = 5;
+   */
+  peerKey: Uint8Array;
+
+  /**
+   * HMAC-SHA256 (first 16 bytes) with the recipient's registration secret
+   * over the fields above (see docs/protocol.md): proves the server sent it.
+   *
+   * @generated from field: bytes auth = 6;
+   */
+  auth: Uint8Array;
 };
 
 /**
@@ -373,7 +444,7 @@ export type HolePunchInitiate = Message$1<"holepunch.v1.HolePunchInitiate"> & {
  * Use `create(HolePunchInitiateSchema)` to create a new message.
  */
 export const HolePunchInitiateSchema: GenMessage<HolePunchInitiate> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 9);
+  messageDesc(file_holepunch_v1_holepunch, 10);
 
 /**
  * @generated from message holepunch.v1.Candidate
@@ -395,11 +466,36 @@ export type Candidate = Message$1<"holepunch.v1.Candidate"> & {
  * Use `create(CandidateSchema)` to create a new message.
  */
 export const CandidateSchema: GenMessage<Candidate> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 10);
+  messageDesc(file_holepunch_v1_holepunch, 11);
 
 /**
- * Peer-to-peer probe: "I am `from_name` in attempt `token`". Also used as the
- * keepalive of an established peer session.
+ * The half of the key exchange each side sends in every probe and ack: an
+ * ephemeral X25519 key (fresh per attempt), signed by the identity key over
+ * "hole-punch probe v1" || token || ephemeral.
+ *
+ * @generated from message holepunch.v1.Handshake
+ */
+export type Handshake = Message$1<"holepunch.v1.Handshake"> & {
+  /**
+   * @generated from field: bytes ephemeral = 1;
+   */
+  ephemeral: Uint8Array;
+
+  /**
+   * @generated from field: bytes signature = 2;
+   */
+  signature: Uint8Array;
+};
+
+/**
+ * Describes the message holepunch.v1.Handshake.
+ * Use `create(HandshakeSchema)` to create a new message.
+ */
+export const HandshakeSchema: GenMessage<Handshake> = /*@__PURE__*/
+  messageDesc(file_holepunch_v1_holepunch, 12);
+
+/**
+ * Peer-to-peer probe while punching.
  *
  * @generated from message holepunch.v1.PunchProbe
  */
@@ -418,6 +514,11 @@ export type PunchProbe = Message$1<"holepunch.v1.PunchProbe"> & {
    * @generated from field: uint64 seq = 3;
    */
   seq: bigint;
+
+  /**
+   * @generated from field: holepunch.v1.Handshake handshake = 4;
+   */
+  handshake?: Handshake | undefined;
 };
 
 /**
@@ -425,11 +526,13 @@ export type PunchProbe = Message$1<"holepunch.v1.PunchProbe"> & {
  * Use `create(PunchProbeSchema)` to create a new message.
  */
 export const PunchProbeSchema: GenMessage<PunchProbe> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 11);
+  messageDesc(file_holepunch_v1_holepunch, 13);
 
 /**
  * Answer to a PunchProbe, sent back to the address the probe came from.
- * Receiving it proves the peer got our probe: the path works both ways.
+ * `proof` = HMAC-SHA256 (first 16 bytes) with the sender's session send key
+ * over "ack" || seq: it shows the sender derived the session from our
+ * ephemeral, so our probe reached it. The path works both ways.
  *
  * @generated from message holepunch.v1.PunchAck
  */
@@ -450,6 +553,16 @@ export type PunchAck = Message$1<"holepunch.v1.PunchAck"> & {
    * @generated from field: holepunch.v1.Address observed = 3;
    */
   observed?: Address | undefined;
+
+  /**
+   * @generated from field: holepunch.v1.Handshake handshake = 4;
+   */
+  handshake?: Handshake | undefined;
+
+  /**
+   * @generated from field: bytes proof = 5;
+   */
+  proof: Uint8Array;
 };
 
 /**
@@ -457,7 +570,93 @@ export type PunchAck = Message$1<"holepunch.v1.PunchAck"> & {
  * Use `create(PunchAckSchema)` to create a new message.
  */
 export const PunchAckSchema: GenMessage<PunchAck> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 12);
+  messageDesc(file_holepunch_v1_holepunch, 14);
+
+/**
+ * Every packet of an established session: a PeerFrame, encrypted and
+ * authenticated with AES-256-GCM under the sender's key of `epoch`;
+ * nonce = epoch (4 bytes, big-endian) || counter (8 bytes, big-endian);
+ * associated data = the 4-byte prefix || token || nonce.
+ *
+ * @generated from message holepunch.v1.Sealed
+ */
+export type Sealed = Message$1<"holepunch.v1.Sealed"> & {
+  /**
+   * @generated from field: bytes token = 1;
+   */
+  token: Uint8Array;
+
+  /**
+   * @generated from field: uint32 epoch = 2;
+   */
+  epoch: number;
+
+  /**
+   * @generated from field: uint64 counter = 3;
+   */
+  counter: bigint;
+
+  /**
+   * @generated from field: bytes ciphertext = 4;
+   */
+  ciphertext: Uint8Array;
+};
+
+/**
+ * Describes the message holepunch.v1.Sealed.
+ * Use `create(SealedSchema)` to create a new message.
+ */
+export const SealedSchema: GenMessage<Sealed> = /*@__PURE__*/
+  messageDesc(file_holepunch_v1_holepunch, 15);
+
+/**
+ * The plaintext inside Sealed.
+ *
+ * @generated from message holepunch.v1.PeerFrame
+ */
+export type PeerFrame = Message$1<"holepunch.v1.PeerFrame"> & {
+  /**
+   * @generated from oneof holepunch.v1.PeerFrame.frame
+   */
+  frame: {
+    /**
+     * @generated from field: holepunch.v1.Message message = 1;
+     */
+    value: Message;
+    case: "message";
+  } | {
+    /**
+     * @generated from field: holepunch.v1.MessageAck message_ack = 2;
+     */
+    value: MessageAck;
+    case: "messageAck";
+  } | {
+    /**
+     * @generated from field: holepunch.v1.Bye bye = 3;
+     */
+    value: Bye;
+    case: "bye";
+  } | {
+    /**
+     * @generated from field: holepunch.v1.Ping ping = 4;
+     */
+    value: Ping;
+    case: "ping";
+  } | {
+    /**
+     * @generated from field: holepunch.v1.Pong pong = 5;
+     */
+    value: Pong;
+    case: "pong";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message holepunch.v1.PeerFrame.
+ * Use `create(PeerFrameSchema)` to create a new message.
+ */
+export const PeerFrameSchema: GenMessage<PeerFrame> = /*@__PURE__*/
+  messageDesc(file_holepunch_v1_holepunch, 16);
 
 /**
  * One chunk of a chat line. Chunks are numbered from 1 per session; a line is
@@ -467,22 +666,17 @@ export const PunchAckSchema: GenMessage<PunchAck> = /*@__PURE__*/
  */
 export type Message = Message$1<"holepunch.v1.Message"> & {
   /**
-   * @generated from field: bytes token = 1;
-   */
-  token: Uint8Array;
-
-  /**
-   * @generated from field: uint64 seq = 2;
+   * @generated from field: uint64 seq = 1;
    */
   seq: bigint;
 
   /**
-   * @generated from field: bytes data = 3;
+   * @generated from field: bytes data = 2;
    */
   data: Uint8Array;
 
   /**
-   * @generated from field: bool last = 4;
+   * @generated from field: bool last = 3;
    */
   last: boolean;
 };
@@ -492,7 +686,7 @@ export type Message = Message$1<"holepunch.v1.Message"> & {
  * Use `create(MessageSchema)` to create a new message.
  */
 export const MessageSchema: GenMessage<Message> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 13);
+  messageDesc(file_holepunch_v1_holepunch, 17);
 
 /**
  * Cumulative acknowledgement: every chunk up to and including `seq` arrived.
@@ -501,12 +695,7 @@ export const MessageSchema: GenMessage<Message> = /*@__PURE__*/
  */
 export type MessageAck = Message$1<"holepunch.v1.MessageAck"> & {
   /**
-   * @generated from field: bytes token = 1;
-   */
-  token: Uint8Array;
-
-  /**
-   * @generated from field: uint64 seq = 2;
+   * @generated from field: uint64 seq = 1;
    */
   seq: bigint;
 };
@@ -516,7 +705,7 @@ export type MessageAck = Message$1<"holepunch.v1.MessageAck"> & {
  * Use `create(MessageAckSchema)` to create a new message.
  */
 export const MessageAckSchema: GenMessage<MessageAck> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 14);
+  messageDesc(file_holepunch_v1_holepunch, 18);
 
 /**
  * The peer is ending the session.
@@ -525,12 +714,7 @@ export const MessageAckSchema: GenMessage<MessageAck> = /*@__PURE__*/
  */
 export type Bye = Message$1<"holepunch.v1.Bye"> & {
   /**
-   * @generated from field: bytes token = 1;
-   */
-  token: Uint8Array;
-
-  /**
-   * @generated from field: string reason = 2;
+   * @generated from field: string reason = 1;
    */
   reason: string;
 };
@@ -540,7 +724,43 @@ export type Bye = Message$1<"holepunch.v1.Bye"> & {
  * Use `create(ByeSchema)` to create a new message.
  */
 export const ByeSchema: GenMessage<Bye> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 15);
+  messageDesc(file_holepunch_v1_holepunch, 19);
+
+/**
+ * Session keepalive and RTT probe; answered with a Pong echoing `seq`.
+ *
+ * @generated from message holepunch.v1.Ping
+ */
+export type Ping = Message$1<"holepunch.v1.Ping"> & {
+  /**
+   * @generated from field: uint64 seq = 1;
+   */
+  seq: bigint;
+};
+
+/**
+ * Describes the message holepunch.v1.Ping.
+ * Use `create(PingSchema)` to create a new message.
+ */
+export const PingSchema: GenMessage<Ping> = /*@__PURE__*/
+  messageDesc(file_holepunch_v1_holepunch, 20);
+
+/**
+ * @generated from message holepunch.v1.Pong
+ */
+export type Pong = Message$1<"holepunch.v1.Pong"> & {
+  /**
+   * @generated from field: uint64 seq = 1;
+   */
+  seq: bigint;
+};
+
+/**
+ * Describes the message holepunch.v1.Pong.
+ * Use `create(PongSchema)` to create a new message.
+ */
+export const PongSchema: GenMessage<Pong> = /*@__PURE__*/
+  messageDesc(file_holepunch_v1_holepunch, 21);
 
 /**
  * A request was refused. `txid` of the Envelope is the request's.
@@ -576,7 +796,7 @@ export type Error = Message$1<"holepunch.v1.Error"> & {
  * Use `create(ErrorSchema)` to create a new message.
  */
 export const ErrorSchema: GenMessage<Error> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 16);
+  messageDesc(file_holepunch_v1_holepunch, 22);
 
 /**
  * Where a candidate address came from.
@@ -648,6 +868,20 @@ export enum ErrorCode {
    * @generated from enum value: ERROR_CODE_REGISTRY_FULL = 6;
    */
   REGISTRY_FULL = 6,
+
+  /**
+   * The cookie is missing, forged, expired, or the signature does not verify.
+   *
+   * @generated from enum value: ERROR_CODE_BAD_SIGNATURE = 7;
+   */
+  BAD_SIGNATURE = 7,
+
+  /**
+   * The server's allow-list or registration token refuses this name/key.
+   *
+   * @generated from enum value: ERROR_CODE_NOT_ALLOWED = 8;
+   */
+  NOT_ALLOWED = 8,
 }
 
 /**

@@ -1,0 +1,140 @@
+// The established session, above the cipher: keepalive Ping/Pong (liveness,
+// RTT, following a peer whose address changed), reliable chat (reliable.ts)
+// and Bye. Everything it sends goes through the link, which seals it.
+import type { PeerFrame } from "../gen/holepunch/v1/holepunch_pb.ts";
+import { SUSPECT_AFTER, SUSPECT_PROBE_INTERVAL, second } from "../constants.ts";
+import type { Clock, Timer } from "../clock.ts";
+import type { Logger } from "../log.ts";
+import type { Addr } from "../net/address.ts";
+import { ReliableReceiver, ReliableSender } from "./reliable.ts";
+
+export interface FrameSink {
+  /** Seals and sends a frame (to the peer's current address unless `to`). */
+  sendFrame(frame: PeerFrame["frame"], to?: Addr): void;
+  deliver(text: string): void;
+  /** An authenticated answer came from `to`: the peer is there now. */
+  peerMoved(to: Addr): void;
+  ended(reason: string, code: "PEER_LOST" | undefined): void;
+}
+
+export interface SessionOptions {
+  peerName: string;
+  keepaliveMs: number;
+  peerTimeoutMs: number;
+}
+
+export class SessionFrames {
+  private started = false;
+  private stopped = false;
+  private lastHeard = 0;
+  private pingSeq = 0n;
+  private pingsSent = new Map<bigint, number>();
+  private keepaliveTimer: Timer | undefined;
+  private retransmitTimer: Timer | undefined;
+  private readonly sender = new ReliableSender();
+  private readonly receiver = new ReliableReceiver();
+  rttMs = 0;
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly sink: FrameSink,
+    private readonly log: Logger,
+    private readonly opts: SessionOptions,
+  ) {}
+
+  get unacked(): number {
+    return this.sender.unacked;
+  }
+
+  start(rttMs: number): void {
+    this.started = true;
+    this.rttMs = rttMs;
+    this.lastHeard = this.clock.now();
+    this.sender.seedRtt(rttMs);
+    this.scheduleKeepalive();
+    this.pump();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.keepaliveTimer?.cancel();
+    this.retransmitTimer?.cancel();
+  }
+
+  sendLine(text: string): void {
+    this.sender.enqueue(text);
+    this.pump();
+  }
+
+  sendBye(reason: string): void {
+    // Sent three times: a lost Bye costs the peer PEER_TIMEOUT of waiting.
+    for (let i = 0; i < 3; i++) this.sink.sendFrame({ case: "bye", value: { $typeName: "holepunch.v1.Bye", reason } });
+  }
+
+  onFrame(frame: PeerFrame, from: Addr): void {
+    if (this.stopped) return;
+    this.lastHeard = this.clock.now();
+    const f = frame.frame;
+    switch (f.case) {
+      case "ping":
+        return this.sink.sendFrame({ case: "pong", value: { $typeName: "holepunch.v1.Pong", seq: f.value.seq } }, from);
+      case "pong": {
+        const sentAt = this.pingsSent.get(f.value.seq);
+        if (sentAt === undefined) return;
+        this.pingsSent.delete(f.value.seq);
+        this.rttMs = this.clock.now() - sentAt;
+        return this.sink.peerMoved(from);
+      }
+      case "message": {
+        const lines = this.receiver.accept({ seq: f.value.seq, data: f.value.data, last: f.value.last });
+        this.sink.sendFrame({ case: "messageAck", value: { $typeName: "holepunch.v1.MessageAck", seq: this.receiver.cumulative } }, from);
+        for (const line of lines) this.sink.deliver(line);
+        return;
+      }
+      case "messageAck":
+        this.sender.ack(f.value.seq, this.clock.now());
+        return this.pump();
+      case "bye":
+        return this.sink.ended(`peer closed: ${f.value.reason || "bye"}`, undefined);
+      default:
+        return;
+    }
+  }
+
+  private pump(): void {
+    if (!this.started || this.stopped) return;
+    const now = this.clock.now();
+    for (const c of this.sender.due(now)) {
+      this.sink.sendFrame({ case: "message", value: { $typeName: "holepunch.v1.Message", seq: c.seq, data: c.data, last: c.last } });
+    }
+    this.retransmitTimer?.cancel();
+    const next = this.sender.nextDeadline();
+    if (next !== undefined) this.retransmitTimer = this.clock.setTimer(next - now, () => this.pump());
+  }
+
+  private scheduleKeepalive(): void {
+    if (this.stopped) return;
+    const silent = this.clock.now() - this.lastHeard;
+    if (silent >= this.opts.peerTimeoutMs) {
+      return this.sink.ended(`nothing heard from ${this.opts.peerName} for ${Math.round(silent / second)} s`, "PEER_LOST");
+    }
+    const suspect = silent >= Math.min(SUSPECT_AFTER, this.opts.peerTimeoutMs / 2);
+    const wait = suspect ? SUSPECT_PROBE_INTERVAL : Math.min(this.opts.keepaliveMs, this.opts.peerTimeoutMs - silent);
+    this.keepaliveTimer = this.clock.setTimer(wait, () => {
+      if (this.stopped) return;
+      this.ping();
+      this.scheduleKeepalive();
+    });
+  }
+
+  private ping(): void {
+    const seq = ++this.pingSeq;
+    const now = this.clock.now();
+    this.pingsSent.set(seq, now);
+    for (const [s, at] of this.pingsSent) {
+      if (now - at < 60 * second) break;
+      this.pingsSent.delete(s);
+    }
+    this.sink.sendFrame({ case: "ping", value: { $typeName: "holepunch.v1.Ping", seq } });
+  }
+}

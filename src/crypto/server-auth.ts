@@ -1,0 +1,48 @@
+// What the server and its clients authenticate, and how:
+// - cookie: stateless return-routability proof (like QUIC Retry / DTLS
+//   HelloVerifyRequest): time || HMAC(server key, time, address, public key).
+// - register signature input: the client's Ed25519 signature covers the
+//   cookie (fresh, bound to its address) and the name.
+// - Initiate auth: HMAC with the recipient's registration secret over every
+//   field the client acts on, so an off-path spoofer cannot forge one.
+import type { HolePunchInitiate } from "../gen/holepunch/v1/holepunch_pb.ts";
+import { COOKIE_LIFETIME } from "../constants.ts";
+import { ipToBytes, type Addr } from "../net/address.ts";
+import { equalBytes, framed, mac } from "./kdf.ts";
+
+export const COOKIE_BYTES = 24;
+
+function u64(n: number): Uint8Array {
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setBigUint64(0, BigInt(Math.max(0, Math.floor(n))));
+  return b;
+}
+
+function port2(p: number): Uint8Array {
+  return Uint8Array.of(p >> 8, p & 0xff);
+}
+
+export function makeCookie(key: Uint8Array, nowMs: number, from: Addr, publicKey: Uint8Array): Uint8Array {
+  const ts = u64(nowMs);
+  const out = new Uint8Array(COOKIE_BYTES);
+  out.set(ts, 0);
+  out.set(mac(key, [framed("hole-punch cookie v1", ts, ipToBytes(from.ip), port2(from.port), publicKey)]), 8);
+  return out;
+}
+
+export function checkCookie(key: Uint8Array, cookie: Uint8Array, nowMs: number, from: Addr, publicKey: Uint8Array): boolean {
+  if (cookie.length !== COOKIE_BYTES) return false;
+  const ts = Number(new DataView(cookie.buffer, cookie.byteOffset, 8).getBigUint64(0));
+  if (ts > nowMs + 1000 || nowMs - ts > COOKIE_LIFETIME) return false;
+  return equalBytes(makeCookie(key, ts, from, publicKey), cookie);
+}
+
+export function registerSigningInput(cookie: Uint8Array, name: string): Uint8Array {
+  return framed("hole-punch register v1", cookie, name);
+}
+
+export function initiateAuth(secret: Uint8Array, init: Omit<HolePunchInitiate, "auth" | "$typeName" | "$unknown">): Uint8Array {
+  const parts: Array<Uint8Array | string> = ["hole-punch initiate v1", init.token, init.peerName, init.peerKey, init.initiator ? "1" : "0"];
+  for (const c of init.candidates) parts.push(c.address?.ip ?? new Uint8Array(), port2(c.address?.port ?? 0), String(c.kind));
+  return mac(secret, [framed(...parts)]);
+}

@@ -1,0 +1,124 @@
+// Registration: hello -> Challenge (cookie) -> signed Register -> RegisterAck.
+// The cookie proves the source address receives (anti-spoofing and
+// anti-amplification), the signature proves the key, the replay cache makes
+// a captured Register useless, and the optional allow-list / shared token
+// keep a private server private. No I/O: answers through `reply`.
+import { ErrorCode, type Register } from "../gen/holepunch/v1/holepunch_pb.ts";
+import { COOKIE_LIFETIME, MAX_REPLAY_ENTRIES, NAME_PATTERN, REGISTRY_FULL_RETRY_AFTER, SECRET_BYTES } from "../constants.ts";
+import { checkCookie, makeCookie, registerSigningInput } from "../crypto/server-auth.ts";
+import { equalBytes } from "../crypto/kdf.ts";
+import { verify } from "../identity/keys.ts";
+import { addrKey, formatAddr, type Addr } from "../net/address.ts";
+import { toWireAddress, fromWireAddress } from "../protocol/wire-address.ts";
+import type { Body } from "../protocol/packet.ts";
+import type { Logger } from "../log.ts";
+import type { Registry, Registration } from "./registry.ts";
+import type { Stats } from "./stats.ts";
+
+export interface RegistrarOptions {
+  /** name -> key; when set, only these pairs may register. */
+  allow?: Map<string, Uint8Array>;
+  /** When set, a Register must carry this token. */
+  token?: string;
+  keepaliveMs: number;
+}
+
+type Reply = (to: Addr, txid: bigint, body: Body) => void;
+type ReplyError = (to: Addr, txid: bigint, code: ErrorCode, message: string, retryAfterMs?: number) => void;
+
+export class Registrar {
+  private readonly cookieKey: Uint8Array;
+  /** signature (hex) -> the registration it made; expires with the cookie. */
+  private readonly used = new Map<string, { reg: Registration; expiresAt: number }>();
+
+  constructor(
+    private readonly registry: Registry,
+    private readonly stats: Stats,
+    private readonly log: Logger,
+    private readonly reply: Reply,
+    private readonly replyError: ReplyError,
+    private readonly randomBytes: (n: number) => Uint8Array,
+    private readonly opts: RegistrarOptions,
+  ) {
+    this.cookieKey = randomBytes(32);
+  }
+
+  handle(r: Register, txid: bigint, from: Addr, now: number): void {
+    if (!NAME_PATTERN.test(r.name)) {
+      this.stats.count("register_invalid");
+      return this.replyError(from, txid, ErrorCode.NAME_INVALID, "invalid name: use 1-32 of A-Z a-z 0-9 . _ -, starting with a letter or digit");
+    }
+    if (r.cookie.length === 0) {
+      this.stats.count("register_hello");
+      return this.reply(from, txid, { case: "challenge", value: { $typeName: "holepunch.v1.Challenge", cookie: makeCookie(this.cookieKey, now, from, r.publicKey) } });
+    }
+    const sigKey = Buffer.from(r.signature).toString("hex");
+    const seen = this.used.get(sigKey);
+    if (seen && seen.expiresAt > now) return this.onReplay(seen.reg, r, txid, from, now);
+    if (!checkCookie(this.cookieKey, r.cookie, now, from, r.publicKey)) {
+      this.stats.count("register_bad_cookie");
+      return this.replyError(from, txid, ErrorCode.BAD_SIGNATURE, "cookie expired or not for this address: start again");
+    }
+    if (!verify(r.publicKey, registerSigningInput(r.cookie, r.name), r.signature)) {
+      this.stats.count("register_bad_signature");
+      return this.replyError(from, txid, ErrorCode.BAD_SIGNATURE, "signature does not verify");
+    }
+    const allowed = this.opts.allow?.get(r.name);
+    if ((this.opts.allow && (!allowed || !equalBytes(allowed, r.publicKey))) || (this.opts.token !== undefined && r.token !== this.opts.token)) {
+      this.stats.count("register_not_allowed");
+      return this.replyError(from, txid, ErrorCode.NOT_ALLOWED, "this server does not accept that name and key");
+    }
+    const locals = r.localAddresses.map(fromWireAddress);
+    const res = this.registry.register(r.name, r.publicKey, this.randomBytes(SECRET_BYTES), from, locals, now);
+    if (!res.ok) {
+      this.stats.count(`register_${res.code.toLowerCase()}`);
+      if (res.code === "NAME_TAKEN") return this.replyError(from, txid, ErrorCode.NAME_TAKEN, "name is registered to another key");
+      const why = res.code === "TOO_MANY_FROM_IP" ? "too many names registered from your address" : "server registry is full";
+      return this.replyError(from, txid, ErrorCode.REGISTRY_FULL, why, REGISTRY_FULL_RETRY_AFTER);
+    }
+    this.remember(sigKey, res.reg, now);
+    this.stats.count("register_ok");
+    if (res.isNew || res.moved) {
+      this.log.info(res.isNew ? "registered" : "moved", { name: r.name, observed: formatAddr(from), locals: locals.length });
+    }
+    this.ack(res.reg, txid);
+  }
+
+  /** Forgets used signatures whose cookies have expired. */
+  sweep(now: number): void {
+    for (const [k, v] of this.used) {
+      if (v.expiresAt > now) break;
+      this.used.delete(k);
+    }
+  }
+
+  private onReplay(reg: Registration, r: Register, txid: bigint, from: Addr, now: number): void {
+    // A retransmission by the client itself (our ack was lost) is harmless to
+    // answer again; anything else is a replay and changes nothing.
+    const live = this.registry.lookup(r.name, now);
+    if (live === reg && addrKey(reg.observed) === addrKey(from)) return this.ack(reg, txid);
+    this.stats.drop("register_replay");
+  }
+
+  private remember(sigKey: string, reg: Registration, now: number): void {
+    if (this.used.size >= MAX_REPLAY_ENTRIES) {
+      const oldest = this.used.keys().next();
+      if (!oldest.done) this.used.delete(oldest.value);
+    }
+    this.used.set(sigKey, { reg, expiresAt: now + COOKIE_LIFETIME });
+  }
+
+  private ack(reg: Registration, txid: bigint): void {
+    this.reply(reg.observed, txid, {
+      case: "registerAck",
+      value: {
+        $typeName: "holepunch.v1.RegisterAck",
+        name: reg.name,
+        observed: toWireAddress(reg.observed),
+        ttlMs: this.registry.ttlMs,
+        keepaliveMs: this.opts.keepaliveMs,
+        secret: reg.secret,
+      },
+    });
+  }
+}
