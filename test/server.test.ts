@@ -316,13 +316,26 @@ test("per-IP rate limit: excess requests are dropped, with at most one RATE_LIMI
   expect(server!.core.stats.droppedFor("rate_limited")).toBe(17);
 });
 
-test("per-name rate limit: one name cannot be hammered from many addresses", async () => {
+test("per-name rate limit: hellos per (name, IP); a flood claiming a name elsewhere cannot starve its owner", async () => {
   await setup({ ratePerName: 5 });
   const cs: ScriptClient[] = [];
   for (let i = 0; i < 30; i++) cs.push(await client());
   for (const c of cs) c.send(hello("alice", mallory), 1n); // all within a few ms: no refill
   const answered = await Promise.all(cs.map((c) => c.silentFor(200).then((silent) => !silent)));
   expect(answered.filter(Boolean).length).toBe(20); // burst max(20, 2 x 5)
+  expect(server!.core.stats.droppedFor("rate_limited_name")).toBe(10);
+  const owner = await client("127.0.0.2");
+  expect((await registerFully(owner, "alice", alice)).body.case).toBe("registerAck");
+});
+
+test("per-name rate limit on introductions, by the requester's authenticated name", async () => {
+  await setup({ ratePerName: 5 });
+  const a = await client();
+  const secret = await registered(a, "alice", alice);
+  for (let i = 0; i < 30; i++) a.send(punchRequest("nobody", secret));
+  let answers = 0;
+  while (!(await a.silentFor(150))) answers++;
+  expect(answers).toBe(20);
   expect(server!.core.stats.droppedFor("rate_limited_name")).toBe(10);
 });
 

@@ -1,33 +1,24 @@
-// Server memory per registration: a fresh process registers N clients
-// (synthetic Registers from N distinct addresses, through the real handler)
-// and reports heap and RSS growth per client. Run as a child per N.
-import { encodePacket } from "../../src/protocol/packet.ts";
-import { Rendezvous } from "../../src/server/rendezvous.ts";
+// Server memory per registration: a fresh process fills the registry with N
+// clients from N distinct addresses and reports heap and RSS growth per
+// client. Run as a child per N.
+import { Registry } from "../../src/server/registry.ts";
 
 if (import.meta.main) {
   const n = Number(process.argv[2]);
-  const core = new Rendezvous({
-    send: () => {},
-    now: () => performance.now(),
-    maxClients: n + 1,
-    ratePerSecond: Number.POSITIVE_INFINITY,
-    rateBurst: Number.POSITIVE_INFINITY,
-  });
+  // The registry as the server holds it: name, 32-byte key, 16-byte secret, address, expiry.
+  // (Filled directly: signing and verifying 1M registrations would take minutes.)
+  const registry = new Registry(n + 1, 45_000);
   Bun.gc(true);
   const before = process.memoryUsage();
-  const instance = new Uint8Array(16);
-  const dv = new DataView(instance.buffer);
   for (let i = 0; i < n; i++) {
-    dv.setUint32(0, i);
-    const pkt = encodePacket({
-      case: "register",
-      value: { $typeName: "holepunch.v1.Register", name: `client-${i}`, instance, localAddresses: [], software: "bench" },
-    });
-    core.handle(pkt, { ip: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, port: 1024 + (i % 60000) });
+    const key = crypto.getRandomValues(new Uint8Array(32));
+    const secret = crypto.getRandomValues(new Uint8Array(16));
+    const addr = { ip: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, port: 1024 + (i % 60000) };
+    registry.register(`client-${i}`, key, secret, addr, [], 0);
   }
   Bun.gc(true);
   const after = process.memoryUsage();
-  if (core.registry.size !== n) throw new Error(`registered ${core.registry.size}, wanted ${n}`);
+  if (registry.size !== n) throw new Error(`registered ${registry.size}, wanted ${n}`);
   console.log(JSON.stringify({ heap: (after.heapUsed - before.heapUsed) / n, rss: (after.rss - before.rss) / n }));
 }
 

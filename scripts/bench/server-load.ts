@@ -1,15 +1,20 @@
 // Server request rate over loopback: hp-server in its own process (rate
-// limiting off), a closed-loop load generator with many sockets and several
-// requests in flight each. Reports replies/s and the server's CPU time per
-// request (from /proc, so it does not depend on the generator's speed).
+// limiting off), a closed-loop load generator with many sockets, each
+// registered first, and several requests in flight each. Replies are counted,
+// not decoded, to spare the generator. Reports replies/s and the server's CPU
+// time per reply (from /proc, so it does not depend on the generator's speed).
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { generateIdentity } from "../../src/identity/keys.ts";
 import { decodePacket, encodePacket, type Body } from "../../src/protocol/packet.ts";
+import { hello, keepalive, punchRequest, signedRegister } from "../../test/support/script-client.ts";
 
 const SOCKETS = 32;
 const IN_FLIGHT = 8;
 const SECONDS = 3;
 const CLK_TCK = 100;
+/** One key per generator name, kept across runs: a name stays bound to its key. */
+const genIds = Array.from({ length: SOCKETS }, () => generateIdentity());
 
 function cpuTicks(pid: number): number {
   const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
@@ -28,43 +33,70 @@ async function startServerProcess() {
     if (done) throw new Error(`server exited: ${text}`);
     text += new TextDecoder().decode(value);
   }
-  reader.releaseLock();
+  // Keep draining its logs: a full pipe would block the server.
+  void (async () => {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      if (process.env.HP_BENCH_DEBUG) process.stderr.write(new TextDecoder().decode(value));
+    }
+  })();
   return { p, port: Number(/listening on .*:(\d+)/.exec(text)![1]) };
 }
 
 interface Gen {
   socket: { send(data: Uint8Array, port: number, address: string): boolean; close(): void };
   lastReply: number;
+  secret?: Uint8Array;
+  loading: boolean;
 }
 
-async function load(port: number, pid: number, make: (i: number) => Body) {
-  let replies = 0;
+/** Registers every generator socket (hello, Challenge, signed Register) before the load starts. */
+async function openGenerators(port: number, onReply: (i: number) => void): Promise<Gen[]> {
   const gens: Gen[] = [];
-  const packets = Array.from({ length: SOCKETS }, (_, i) => encodePacket(make(i), BigInt(i + 1)));
   for (let i = 0; i < SOCKETS; i++) {
-    const g: Gen = { lastReply: 0 } as Gen;
+    const id = genIds[i]!;
+    const g: Gen = { lastReply: 0, loading: false } as Gen;
     g.socket = await Bun.udpSocket({
       hostname: "127.0.0.1",
       port: 0,
       socket: {
-        data(s) {
-          replies++;
-          g.lastReply = performance.now();
-          s.send(packets[i]!, port, "127.0.0.1");
+        data(s, buf) {
+          if (g.loading) return onReply(i);
+          const env = decodePacket(new Uint8Array(buf));
+          if (env.body.case === "challenge") s.send(encodePacket(signedRegister(`gen${i}`, id, env.body.value.cookie), 1n), port, "127.0.0.1");
+          if (env.body.case === "registerAck") g.secret = env.body.value.secret;
         },
         error() {},
       },
     });
     gens.push(g);
   }
-  // Register every generator socket first (keepalives and requests need it).
-  for (const [i, g] of gens.entries()) g.socket.send(encodePacket(register(`gen${i}`, i)), port, "127.0.0.1");
-  await Bun.sleep(200);
-  replies = 0;
+  // Retry until all are in: the previous run's backlog can overflow the server's socket buffer.
+  for (let t = 0; t < 50 && gens.some((g) => !g.secret); t++) {
+    gens.forEach((g, i) => g.secret || g.socket.send(encodePacket(hello(`gen${i}`, genIds[i]!), 1n), port, "127.0.0.1"));
+    await Bun.sleep(100);
+  }
+  if (gens.some((g) => !g.secret)) throw new Error(`generator sockets did not all register (${gens.filter((g) => !g.secret).length} of ${SOCKETS} missing)`);
+  return gens;
+}
+
+async function load(port: number, pid: number, make: (i: number, secret: Uint8Array) => Body) {
+  let replies = 0;
+  let packets: Uint8Array[] = [];
+  const gens: Gen[] = await openGenerators(port, (i) => {
+    replies++;
+    gens[i]!.lastReply = performance.now();
+    gens[i]!.socket.send(packets[i]!, port, "127.0.0.1");
+  });
+  packets = gens.map((g, i) => encodePacket(make(i, g.secret!), BigInt(i + 1)));
+  for (const g of gens) g.loading = true;
   const t0 = performance.now();
   const c0 = cpuTicks(pid);
   const gen0 = process.cpuUsage();
-  for (const g of gens) for (let k = 0; k < IN_FLIGHT; k++) g.socket.send(packets[gens.indexOf(g)]!, port, "127.0.0.1");
+  gens.forEach((g, i) => {
+    for (let k = 0; k < IN_FLIGHT; k++) g.socket.send(packets[i]!, port, "127.0.0.1");
+  });
   // Refill windows that lost packets (kernel buffers overflow under load).
   const refill = setInterval(() => {
     const now = performance.now();
@@ -81,23 +113,19 @@ async function load(port: number, pid: number, make: (i: number) => Body) {
   return { rate: replies / secs, serverUsPerReq: (serverCpu * 1e6) / replies, genCpuShare: (genCpu.user + genCpu.system) / 1e6 / secs };
 }
 
-function register(name: string, i: number): Body {
-  const instance = new Uint8Array(16);
-  new DataView(instance.buffer).setUint32(0, i + 1);
-  return { case: "register", value: { $typeName: "holepunch.v1.Register", name, instance, localAddresses: [], software: "bench" } };
-}
-
 export async function benchServer(): Promise<Array<[string, string]>> {
   const { p, port } = await startServerProcess();
   const out: Array<[string, string]> = [];
+  const ids = [generateIdentity(), generateIdentity()];
   try {
-    const modes: Array<[string, (i: number) => Body]> = [
-      ["Register (refresh)", (i) => register(`gen${i}`, i)],
-      ["Keepalive", (i) => ({ case: "keepalive", value: { $typeName: "holepunch.v1.Keepalive", name: `gen${i}`, instance: (register("", i).value as { instance: Uint8Array }).instance } })],
-      ["HolePunchRequest (unknown peer)", () => ({ case: "holePunchRequest", value: { $typeName: "holepunch.v1.HolePunchRequest", target: "nobody" } })],
-      ["HolePunchRequest (known peer: 2 Initiates)", (i) => ({ case: "holePunchRequest", value: { $typeName: "holepunch.v1.HolePunchRequest", target: `gen${(i + 1) % SOCKETS}` } })],
+    const modes: Array<[string, (i: number, secret: Uint8Array) => Body]> = [
+      ["Register hello (-> Challenge)", (i) => hello(`new${i}`, ids[i % ids.length]!)],
+      ["Keepalive", (i, secret) => keepalive(`gen${i}`, secret)],
+      ["HolePunchRequest (unknown peer)", (_i, secret) => punchRequest("nobody", secret)],
+      ["HolePunchRequest (known peer: 2 Initiates)", (i, secret) => punchRequest(`gen${(i + 1) % SOCKETS}`, secret)],
     ];
     for (const [name, make] of modes) {
+      if (process.env.HP_BENCH_DEBUG) console.error(`mode: ${name}`);
       const r = await load(port, p.pid, make);
       out.push([
         `server: ${name}`,
@@ -110,6 +138,3 @@ export async function benchServer(): Promise<Array<[string, string]>> {
   }
   return out;
 }
-
-// Keep decodePacket referenced for readers: replies are counted, not decoded, to spare the generator.
-void decodePacket;

@@ -15,7 +15,7 @@ cli
   .option("--host <host>", "Address to bind (default: all interfaces, IPv4 and IPv6)")
   .option("--port <port>", `UDP port (default: ${DEFAULT_PORT})`)
   .option("--max-clients <n>", `Registry size cap (default: ${DEFAULT_MAX_CLIENTS})`)
-  .option("--rate <n>", `Requests per second allowed per source IP, 0 for no limit (default: ${RATE_PER_IP_PER_SECOND})`)
+  .option("--rate <n>", `Requests per second allowed per source IP, 0 for no limits at all (also none per name) (default: ${RATE_PER_IP_PER_SECOND})`)
   .option("--burst <n>", `Burst allowed per source IP (default: ${RATE_BURST_PER_IP})`)
   .option("--allow <file>", "Only these names and keys may register (lines: <name> <public key>)")
   .option("--token <token>", "Clients must present this registration token (hp-client --token)")
@@ -55,6 +55,7 @@ async function run(flags: Record<string, unknown>): Promise<void> {
       log,
       ratePerSecond: rate === 0 ? Number.POSITIVE_INFINITY : rate,
       rateBurst: rate === 0 ? Number.POSITIVE_INFINITY : burst,
+      ratePerName: rate === 0 ? Number.POSITIVE_INFINITY : undefined,
     });
   } catch (e) {
     fail("SOCKET_ERROR", `cannot listen on ${host ?? "::"} port ${port}: ${(e as Error).message}`);

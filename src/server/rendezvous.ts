@@ -135,10 +135,10 @@ export class Rendezvous {
       if (code === "UNSUPPORTED_VERSION") this.replyVersionError(from, bytes.length);
       return;
     }
-    // Per-name limits, on top of per-IP: a name cannot be hammered from many addresses.
-    const b = env.body;
-    const named = b.case === "register" ? b.value.name : b.case === "holePunchRequest" ? this.registry.byAddress(from, now)?.name : undefined;
-    if (named !== undefined && this.nameLimiter.take(named, now) !== "allow") return this.stats.drop("rate_limited_name");
+    // Per name, on top of per IP. A hello is keyed by (name, source IP), so a
+    // flood of hellos claiming someone's name from elsewhere cannot starve
+    // their registration; introductions by the requester's (authenticated) name.
+    if (env.body.case === "register" && !this.takeName(`${env.body.value.name}@${from.ip}`, now)) return;
     switch (env.body.case) {
       case "register":
         return this.registrar.handle(env.body.value, env.txid, from, now);
@@ -186,6 +186,7 @@ export class Rendezvous {
       this.stats.count("punch_not_registered");
       return this.replyError(from, env.txid, ErrorCode.NOT_REGISTERED, "register before asking for a peer");
     }
+    if (!this.takeName(requester.name, now)) return;
     const targetName = env.body.value.target;
     if (!NAME_PATTERN.test(targetName)) {
       this.stats.count("punch_invalid");
@@ -201,9 +202,15 @@ export class Rendezvous {
     }
     const token = this.introductionToken(requester, target, now);
     this.stats.count("punch_initiated");
-    this.log.info("introducing", { from: requester.name, to: target.name });
+    this.log.debug("introducing", { from: requester.name, to: target.name });
     this.sendInitiate(requester, target, token, true, env.txid);
     this.sendInitiate(target, requester, token, false, 0n);
+  }
+
+  private takeName(key: string, now: number): boolean {
+    if (this.nameLimiter.take(key, now) === "allow") return true;
+    this.stats.drop("rate_limited_name");
+    return false;
   }
 
   private onUnregister(env: EnvelopeOf<"unregister">, from: Addr, now: number): void {

@@ -1,6 +1,7 @@
 // End-to-end matrix: the compiled hp-server / hp-client through real NATs.
 import { afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, readdirSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import {
   canRunNatTests,
@@ -100,8 +101,12 @@ async function startServer(net: Internet): Promise<Proc> {
   return server;
 }
 
+/** Each client keeps its identity and known peers in its own config dir, as on its own machine. */
+const configRoot = mkdtempSync(join(tmpdir(), "hp-nat-"));
+process.on("exit", () => rmSync(configRoot, { recursive: true, force: true }));
+
 function client(net: Internet, host: Host, args: string[]): Proc {
-  return net.spawn(host.ns, [CLIENT_BIN, RENDEZVOUS, ...args, "--json"]);
+  return net.spawn(host.ns, [CLIENT_BIN, RENDEZVOUS, ...args, "--json"], { env: { XDG_CONFIG_HOME: join(configRoot, host.ns) } });
 }
 
 /** Writes a line on one side and waits for the other side's `message` event. */
