@@ -31,6 +31,8 @@ export const AUTH_BYTES = 16;
 export const REGISTRATION_TTL = 45 * second;
 /** Clients refresh this often: under the 30 s idle timeout of common NATs. */
 export const KEEPALIVE_INTERVAL = 10 * second;
+/** A full registry may evict an entry that has missed this many keepalive intervals (1.5: one missed). */
+export const EVICT_SILENT_AFTER_KEEPALIVES = 1.5;
 /** Registry size cap (names). */
 export const DEFAULT_MAX_CLIENTS = 100_000;
 /** Introductions (token per pair) are remembered this long, so retried requests reuse the token. */

@@ -2,65 +2,12 @@
 // a named NAT matrix, loss, and the client's failure paths, in simulated time.
 import { describe, expect, test } from "bun:test";
 import { HolePunchClient, type ClientEvent } from "../src/client/client.ts";
+import { connected, messages, world, type Site } from "./support/sim-world.ts";
 import { second } from "../src/constants.ts";
 import type { Addr } from "../src/net/address.ts";
 import { Rendezvous } from "../src/server/rendezvous.ts";
 import { SimNet, type NatKind } from "./support/sim-net.ts";
 import { generateIdentity, type Identity } from "../src/identity/keys.ts";
-
-const SERVER: Addr = { ip: "198.18.0.1", port: 39738 };
-type Site = "public" | NatKind;
-
-interface Peer {
-  client: HolePunchClient;
-  events: ClientEvent[];
-  exit?: number;
-}
-
-function world(lossPercent = 0, seed = 1) {
-  const net = new SimNet(lossPercent, 5, seed);
-  let server: Rendezvous;
-  const send = net.bind(SERVER, (b, from) => server.handle(b, from));
-  server = new Rendezvous({ send, now: () => net.clock.now() });
-  let n = 0;
-  const identities = new Map<string, Identity>();
-  const peer = (name: string, site: Site, peerName?: string, lanOf?: string, timeoutMs = 30 * second, identity?: Identity): Peer => {
-    // One key per name unless told otherwise (a restarted client keeps its identity file).
-    const id = identity ?? identities.get(name) ?? generateIdentity();
-    identities.set(name, id);
-    n++;
-    let local: Addr;
-    if (site === "public") local = { ip: `198.18.0.${10 + n}`, port: 5000 };
-    else if (lanOf) local = { ip: `${lanOf}${10 + n}`, port: 5000 };
-    else {
-      const lan = `10.${n}.0.`;
-      net.addNat(site, `198.18.1.${n}`, lan);
-      local = { ip: `${lan}2`, port: 5000 };
-    }
-    const p: Peer = { events: [] } as unknown as Peer;
-    let client: HolePunchClient;
-    const sendFn = net.bind(local, (b, from) => client.handle(b, from));
-    client = new HolePunchClient({
-      server: SERVER,
-      name,
-      identity: id,
-      peer: peerName,
-      timeoutMs,
-      locals: site === "public" ? [] : [local],
-      clock: net.clock,
-      send: sendFn,
-      onEvent: (e) => p.events.push(e),
-      onDone: (code) => (p.exit = code),
-    });
-    p.client = client;
-    client.start();
-    return p;
-  };
-  return { net, server: () => server, peer };
-}
-
-const connected = (p: Peer) => p.events.find((e) => e.event === "connected");
-const messages = (p: Peer) => p.events.filter((e) => e.event === "message").map((e) => (e as { text: string }).text);
 
 const matrix: Array<{ name: string; a: Site; b: Site; sameLan?: boolean; loss?: number }> = [
   { name: "cone ↔ cone", a: "cone", b: "cone" },

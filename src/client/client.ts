@@ -68,6 +68,7 @@ export interface ClientOptions {
   punchTimeoutMs?: number;
   peerTimeoutMs?: number;
   registerTimeoutMs?: number;
+  rekey?: { packets: number; ms: number };
 }
 
 export class HolePunchClient {
@@ -254,6 +255,7 @@ export class HolePunchClient {
         peerKey,
         punchTimeoutMs: this.opts.punchTimeoutMs,
         peerTimeoutMs: this.opts.peerTimeoutMs,
+        rekey: this.opts.rekey,
       },
     );
     this.link = link;

@@ -174,6 +174,13 @@ export class ServerLink {
     this.sendRegister();
   }
 
+  /** Starts over with a hello (a fresh cookie) but keeps the first attempt's start time. */
+  private beginRegisterKeepingClock(): void {
+    const started = this.registerStartedAt;
+    this.beginRegister();
+    this.registerStartedAt = started;
+  }
+
   private sendRegister(): void {
     const limit = this.opts.registerTimeoutMs ?? REGISTER_TIMEOUT;
     if (!this.everRegistered && this.clock.now() - this.registerStartedAt >= limit) {
@@ -266,12 +273,18 @@ export class ServerLink {
         return forRegister ? this.fatal("NAME_TAKEN", message) : undefined;
       case ErrorCode.UNSUPPORTED_VERSION:
         return this.fatal("UNSUPPORTED_VERSION", `server: ${message}`);
-      case ErrorCode.REGISTRY_FULL:
+      case ErrorCode.REGISTRY_FULL: {
+        // Full now may have room soon (entries expire or get evicted): retry,
+        // until the registration timeout for a first registration.
         if (!forRegister) return;
-        if (!this.everRegistered) return this.fatal("REGISTRY_FULL", message);
+        const limit = this.opts.registerTimeoutMs ?? REGISTER_TIMEOUT;
+        const wait = Math.max(retryAfterMs, second);
+        if (!this.everRegistered && this.clock.now() + wait - this.registerStartedAt >= limit) return this.fatal("REGISTRY_FULL", message);
+        this.log.warn("server registry full: retrying", { server_said: message, retry_ms: wait });
         this.registerTimer?.cancel();
-        this.registerTimer = this.clock.setTimer(Math.max(retryAfterMs, second), () => this.sendRegister());
+        this.registerTimer = this.clock.setTimer(wait, () => this.beginRegisterKeepingClock());
         return;
+      }
       case ErrorCode.BAD_SIGNATURE:
         if (!forRegister) return;
         if (++this.badSignatures >= MAX_BAD_SIGNATURES) return this.fatal("REGISTRATION_REFUSED", `server: ${message}`);

@@ -28,13 +28,18 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 export class Registry {
   private byName = new Map<string, Registration>();
   private byAddr = new Map<string, Registration>();
-  /** Live registrations per source IP (bounded by maxPerIp). */
-  private perIp = new Map<string, number>();
+  /** Live registrations per source IP (at most maxPerIp), least recently refreshed first. */
+  private perIp = new Map<string, Set<Registration>>();
+
+  /** Registrations evicted to make room (see register()). */
+  evicted = 0;
 
   constructor(
     readonly maxClients: number,
     readonly ttlMs: number,
     readonly maxPerIp: number = Number.POSITIVE_INFINITY,
+    /** When full, the least recently refreshed entry may be evicted once it has been silent this long. */
+    readonly evictSilentAfterMs: number = Number.POSITIVE_INFINITY,
   ) {}
 
   get size(): number {
@@ -53,9 +58,10 @@ export class Registry {
     const previousAtAddr = this.byAddress(observed, now);
     if (!existing) {
       if (this.byName.size >= this.maxClients) this.sweep(now);
-      if (this.byName.size >= this.maxClients) return { ok: false, code: "REGISTRY_FULL" };
-      const sameIp = (this.perIp.get(observed.ip) ?? 0) - (previousAtAddr ? 1 : 0);
-      if (sameIp >= this.maxPerIp) return { ok: false, code: "TOO_MANY_FROM_IP" };
+      if (this.byName.size >= this.maxClients && !this.evictSilent(this.byName.values(), now)) return { ok: false, code: "REGISTRY_FULL" };
+      const sameIp = this.perIp.get(observed.ip);
+      const count = (sameIp?.size ?? 0) - (previousAtAddr ? 1 : 0);
+      if (count >= this.maxPerIp && !this.evictSilent(sameIp!.values(), now)) return { ok: false, code: "TOO_MANY_FROM_IP" };
     }
     // One address holds one registration: whoever registers from it now owns it.
     if (previousAtAddr && previousAtAddr !== existing) this.remove(previousAtAddr);
@@ -64,7 +70,7 @@ export class Registry {
     const reg: Registration = { name, publicKey, secret, observed, locals, expiresAt: now + this.ttlMs };
     this.byName.set(name, reg);
     this.byAddr.set(key, reg);
-    this.perIp.set(observed.ip, (this.perIp.get(observed.ip) ?? 0) + 1);
+    this.touchIp(reg);
     return { ok: true, reg, moved, isNew: existing === undefined };
   }
 
@@ -75,6 +81,7 @@ export class Registry {
     reg.expiresAt = now + this.ttlMs;
     this.byName.delete(name);
     this.byName.set(name, reg);
+    this.touchIp(reg);
     return reg;
   }
 
@@ -105,6 +112,28 @@ export class Registry {
     return reg;
   }
 
+  /**
+   * Full (globally or for one IP): evict the least recently refreshed entry
+   * of `oldestFirst` if it has missed its keepalives (clients refresh every
+   * 10 s; a flood's one-shot entries never do), so a flood cannot lock live
+   * clients out for a whole TTL. Live clients are never evicted.
+   */
+  private evictSilent(oldestFirst: Iterator<Registration>, now: number): boolean {
+    const oldest = oldestFirst.next();
+    if (oldest.done || now - (oldest.value.expiresAt - this.ttlMs) < this.evictSilentAfterMs) return false;
+    this.remove(oldest.value);
+    this.evicted++;
+    return true;
+  }
+
+  /** Moves `reg` to the most recently refreshed end of its IP's set. */
+  private touchIp(reg: Registration): void {
+    let set = this.perIp.get(reg.observed.ip);
+    if (!set) this.perIp.set(reg.observed.ip, (set = new Set()));
+    set.delete(reg);
+    set.add(reg);
+  }
+
   /** Drops expired registrations; returns how many. */
   sweep(now: number): number {
     let n = 0;
@@ -121,8 +150,8 @@ export class Registry {
     this.byName.delete(reg.name);
     const key = addrKey(reg.observed);
     if (this.byAddr.get(key) === reg) this.byAddr.delete(key);
-    const n = (this.perIp.get(reg.observed.ip) ?? 1) - 1;
-    if (n > 0) this.perIp.set(reg.observed.ip, n);
-    else this.perIp.delete(reg.observed.ip);
+    const set = this.perIp.get(reg.observed.ip);
+    set?.delete(reg);
+    if (set?.size === 0) this.perIp.delete(reg.observed.ip);
   }
 }

@@ -17,6 +17,7 @@ import {
 } from "../gen/holepunch/v1/holepunch_pb.ts";
 import {
   DEFAULT_MAX_CLIENTS,
+  EVICT_SILENT_AFTER_KEEPALIVES,
   INTRODUCTION_TTL,
   KEEPALIVE_INTERVAL,
   MAX_INTRODUCTIONS,
@@ -89,14 +90,19 @@ export class Rendezvous {
   private readonly randomBytes: (n: number) => Uint8Array;
 
   constructor(private readonly opts: RendezvousOptions) {
-    this.registry = new Registry(opts.maxClients ?? DEFAULT_MAX_CLIENTS, opts.ttlMs ?? REGISTRATION_TTL, opts.maxPerIp ?? MAX_NAMES_PER_IP);
+    this.keepaliveMs = opts.keepaliveMs ?? KEEPALIVE_INTERVAL;
+    this.registry = new Registry(
+      opts.maxClients ?? DEFAULT_MAX_CLIENTS,
+      opts.ttlMs ?? REGISTRATION_TTL,
+      opts.maxPerIp ?? MAX_NAMES_PER_IP,
+      EVICT_SILENT_AFTER_KEEPALIVES * this.keepaliveMs,
+    );
     this.limiter = new RateLimiter(
       opts.ratePerSecond ?? RATE_PER_IP_PER_SECOND,
       opts.rateBurst ?? RATE_BURST_PER_IP,
       MAX_RATE_BUCKETS,
     );
     this.log = opts.log ?? silentLogger;
-    this.keepaliveMs = opts.keepaliveMs ?? KEEPALIVE_INTERVAL;
     this.randomBytes = opts.randomBytes ?? ((n) => crypto.getRandomValues(new Uint8Array(n)));
     const perName = opts.ratePerName ?? RATE_PER_NAME_PER_SECOND;
     this.nameLimiter = new RateLimiter(perName, Math.max(RATE_BURST_PER_NAME, perName * 2), MAX_RATE_BUCKETS);

@@ -31,6 +31,13 @@ export class SimNet {
   private seed: number;
   sent = 0;
   lost = 0;
+  /**
+   * Sees every datagram as it leaves its sender (after NAT): return it (or a
+   * modified copy) to deliver, or null to drop. For capture and tampering tests.
+   */
+  tap: ((bytes: Uint8Array, from: Addr, to: Addr) => Uint8Array | null) | undefined;
+  /** Receives datagrams addressed to nobody (e.g. a flood's fake sources). */
+  unbound: ((bytes: Uint8Array, from: Addr, to: Addr) => void) | undefined;
 
   constructor(
     public lossPercent = 0,
@@ -72,8 +79,16 @@ export class SimNet {
       if (to.ip === nat.publicIp) return; // no hairpinning
       from = { ip: nat.publicIp, port: this.mapOut(nat, local, to) };
     }
-    const copy = bytes.slice();
-    this.clock.setTimer(this.latencyMs, () => this.arrive(copy, from, to));
+    let copy: Uint8Array | null = bytes.slice();
+    if (this.tap) copy = this.tap(copy, from, to);
+    if (!copy) return;
+    const out = copy;
+    this.clock.setTimer(this.latencyMs, () => this.arrive(out, from, to));
+  }
+
+  /** Delivers a datagram that claims to come from `from` (an off-path spoofer). */
+  inject(bytes: Uint8Array, from: Addr, to: Addr): void {
+    this.clock.setTimer(this.latencyMs, () => this.arrive(bytes, from, to));
   }
 
   private mapOut(nat: Nat, inner: Addr, to: Addr): number {
@@ -97,6 +112,8 @@ export class SimNet {
       else if (nat.kind === "dmz" && nat.dmzHost) dest = { ip: nat.dmzHost, port: to.port };
       else return; // unsolicited: dropped by the NAT
     }
-    this.sockets.get(addrKey(dest))?.(bytes, from);
+    const socket = this.sockets.get(addrKey(dest));
+    if (socket) socket(bytes, from);
+    else this.unbound?.(bytes, from, dest);
   }
 }
