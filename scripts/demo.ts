@@ -1,7 +1,8 @@
 // A local demo on one machine: hp-server on 127.0.0.1 and two hp-clients that
 // find each other through it, punch, and chat. Uses the compiled binaries in
 // dist/ when present (scripts/demo.sh builds them), else the sources.
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 const root = join(import.meta.dir, "..");
@@ -16,8 +17,13 @@ function show(who: keyof typeof color, stream: string, line: string) {
   process.stdout.write(tty ? `${color[who]}${tag}${reset} ${line}\n` : `${tag} ${line}\n`);
 }
 
+// Each demo client keeps its identity in a throwaway config dir, as if on its own machine.
+const demoHome = mkdtempSync(join(tmpdir(), "hp-demo-"));
+process.on("exit", () => rmSync(demoHome, { recursive: true, force: true }));
+
 function run(who: keyof typeof color, argv: string[]) {
-  const p = Bun.spawn(argv, { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+  const env = { ...process.env, XDG_CONFIG_HOME: join(demoHome, who) };
+  const p = Bun.spawn(argv, { stdin: "pipe", stdout: "pipe", stderr: "pipe", env });
   const waiters: Array<[RegExp, (l: string) => void]> = [];
   const seen: string[] = [];
   const pump = async (stream: ReadableStream<Uint8Array>, name: string) => {
@@ -58,7 +64,7 @@ try {
   await alice.waitFor(/registered as alice/);
   const bob = run("bob", [...bin("hp-client"), addr, "bob", "alice"]);
   await Promise.all([alice.waitFor(/connected to bob/), bob.waitFor(/connected to alice/)]);
-  bob.say("hi alice, this came straight from bob's socket to yours");
+  bob.say("hi alice, this came straight from bob's socket to yours, encrypted end to end");
   await alice.waitFor(/^bob: hi alice/);
   alice.say("hi bob! the server only introduced us");
   await bob.waitFor(/^alice: hi bob/);

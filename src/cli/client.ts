@@ -18,7 +18,11 @@ import { renderText } from "./render.ts";
 
 const cli = cac("hp-client");
 cli
-  .command("[server] [name] [peer]", "Register <name> at <server[:port]>; with [peer], connect to it")
+  .usage(
+    "<server[:port]> <name> [peer] [options]\n\n" +
+      "  Registers <name> with the rendezvous server; with [peer], punches a direct UDP path\n" +
+      "  to that peer. Lines on stdin go to the peer, its lines come out on stdout.",
+  )
   .option("--json", "Print one JSON event per line on stdout instead of chat text")
   .option("--timeout <seconds>", `Give up finding and reaching the peer after this long (default: ${DEFAULT_CONNECT_TIMEOUT / second})`)
   .option("--no-lan", "Do not tell the server (and peers) this host's LAN addresses")
@@ -32,15 +36,19 @@ cli
   .option("--verbose", "Debug logs on stderr")
   .option("--quiet", "Only warnings and errors on stderr")
   .example(`hp-client example.org alice              # wait for peers`)
-  .example(`hp-client example.org:${DEFAULT_PORT} bob alice  # connect to alice`)
-  .action(run);
+  .example(`hp-client example.org:${DEFAULT_PORT} bob alice  # connect to alice`);
 
 async function run(serverArg: string | undefined, name: string | undefined, peer: string | undefined, flags: Record<string, unknown>) {
   const json = Boolean(flags.json);
   const identityPath = typeof flags.identity === "string" ? flags.identity : defaultIdentityPath();
   if (flags.showId) {
     const identity = await loadIdentity(identityPath);
-    process.stdout.write(json ? JSON.stringify({ id: identity.id, fingerprint: fingerprint(identity.publicKey), file: identityPath }) + "\n" : `${identity.id}\n`);
+    // stdout: just the key, so `--peer-key "$(hp-client --show-id)"` works; the rest on stderr.
+    if (json) process.stdout.write(JSON.stringify({ id: identity.id, fingerprint: fingerprint(identity.publicKey), file: identityPath }) + "\n");
+    else {
+      process.stdout.write(`${identity.id}\n`);
+      process.stderr.write(`fingerprint ${fingerprint(identity.publicKey)}, identity file ${identityPath}\n`);
+    }
     return;
   }
   const args = parseClientArgs(serverArg, name, peer, flags);
@@ -136,12 +144,18 @@ async function loadIdentity(path: string) {
 
 cli.help();
 cli.version(VERSION);
+let parsed;
 try {
-  cli.parse(process.argv, { run: false });
-  if (!cli.options.help && !cli.options.version) {
-    if (!cli.matchedCommand) fail("BAD_ARGUMENT", "usage: hp-client <server[:port]> <name> [peer] (see --help)");
-    await cli.runMatchedCommand();
+  parsed = cli.parse(process.argv, { run: false });
+  for (const name of Object.keys(parsed.options)) {
+    const known = cli.globalCommand.options.some((o) => o.names.includes(name)) || name === "--";
+    if (!known) throw new Error(`Unknown option \`${name.length > 1 ? "--" : "-"}${name}\``);
   }
+  if (parsed.args.length > 3) throw new Error(`unexpected argument ${JSON.stringify(parsed.args[3])} (see --help)`);
 } catch (e) {
   fail("BAD_ARGUMENT", (e as Error).message);
+}
+if (!parsed.options.help && !parsed.options.version) {
+  const [server, name, peer] = parsed.args.map(String);
+  await run(server, name, peer, parsed.options);
 }
