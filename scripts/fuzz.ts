@@ -6,6 +6,7 @@
 // on any exception or unhandled rejection, or if memory grows without bound.
 // Prints one JSON report line.
 import { second } from "../src/constants.ts";
+import { prng } from "../test/support/prng.ts";
 import { classify, decodePacket } from "../src/protocol/packet.ts";
 import type { Addr } from "../src/net/address.ts";
 import { connected, SERVER, world } from "../test/support/sim-world.ts";
@@ -17,14 +18,6 @@ process.on("unhandledRejection", (e) => {
   console.error("unhandled rejection:", e);
 });
 
-function prng(seed: number) {
-  return () => {
-    let t = (seed += 0x6d2b79f5);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const rnd = prng(20261125);
 
 function mutate(seed: Uint8Array): Uint8Array {

@@ -9,18 +9,11 @@ import { DecodeError } from "../src/errors.ts";
 import { decodePacket, encodePacket } from "../src/protocol/packet.ts";
 import { Rendezvous } from "../src/server/rendezvous.ts";
 import { samples } from "./fixtures.ts";
+import { prng } from "./support/prng.ts";
 import { generateIdentity } from "../src/identity/keys.ts";
 
 const ROUNDS = 200_000;
 
-function prng(seed: number) {
-  return () => {
-    let t = (seed += 0x6d2b79f5);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function mutate(seed: Uint8Array, rnd: () => number): Uint8Array {
   const b = Array.from(seed);

@@ -13,7 +13,7 @@ import { fingerprint } from "../identity/keys.ts";
 import { KnownPeers } from "../identity/known-peers.ts";
 import { VERSION } from "../version.ts";
 import { parseClientArgs } from "./client-args.ts";
-import { fail } from "./common.ts";
+import { fail, parseArgv } from "./common.ts";
 import { renderText } from "./render.ts";
 
 const cli = cac("hp-client");
@@ -142,20 +142,8 @@ async function loadIdentity(path: string) {
   }
 }
 
-cli.help();
-cli.version(VERSION);
-let parsed;
-try {
-  parsed = cli.parse(process.argv, { run: false });
-  for (const name of Object.keys(parsed.options)) {
-    const known = cli.globalCommand.options.some((o) => o.names.includes(name)) || name === "--";
-    if (!known) throw new Error(`Unknown option \`${name.length > 1 ? "--" : "-"}${name}\``);
-  }
-  if (parsed.args.length > 3) throw new Error(`unexpected argument ${JSON.stringify(parsed.args[3])} (see --help)`);
-} catch (e) {
-  fail("BAD_ARGUMENT", (e as Error).message);
-}
-if (!parsed.options.help && !parsed.options.version) {
-  const [server, name, peer] = parsed.args.map(String);
-  await run(server, name, peer, parsed.options);
+const argv = parseArgv(cli, VERSION, 3);
+if (argv) {
+  const [server, name, peer] = argv.args;
+  await run(server, name, peer, argv.options);
 }

@@ -1,4 +1,5 @@
 // Shared CLI plumbing: one-line errors with stable exit codes.
+import type { CAC } from "cac";
 import { ErrorCodes, type ErrorCode } from "../errors.ts";
 
 export function fail(code: ErrorCode, message: string): never {
@@ -18,4 +19,26 @@ export function numberOption(value: unknown, name: string, dflt: number, min: nu
   const n = Number(value);
   if (!Number.isFinite(n) || n < min || n > max) fail("BAD_ARGUMENT", `${name} must be a number from ${min} to ${max}, not ${value}`);
   return n;
+}
+
+/**
+ * Parses argv with cac's global options only, refusing unknown flags and
+ * more than `maxArgs` positional arguments with one line and exit code 2.
+ * Returns undefined when --help or --version was handled.
+ */
+export function parseArgv(cli: CAC, version: string, maxArgs: number): { args: string[]; options: Record<string, unknown> } | undefined {
+  cli.help();
+  cli.version(version);
+  try {
+    const parsed = cli.parse(process.argv, { run: false });
+    for (const name of Object.keys(parsed.options)) {
+      const known = cli.globalCommand.options.some((o) => o.names.includes(name)) || name === "--";
+      if (!known) throw new Error(`unknown option \`${name.length > 1 ? "--" : "-"}${name}\` (see --help)`);
+    }
+    if (parsed.args.length > maxArgs) throw new Error(`unexpected argument ${JSON.stringify(parsed.args[maxArgs])} (see --help)`);
+    if (parsed.options.help || parsed.options.version) return undefined;
+    return { args: parsed.args.map(String), options: parsed.options };
+  } catch (e) {
+    fail("BAD_ARGUMENT", (e as Error).message);
+  }
 }

@@ -7,7 +7,7 @@ import { createLogger, type LogFormat } from "../log.ts";
 import { startServer } from "../server/udp-server.ts";
 import { VERSION } from "../version.ts";
 import { formatAddr } from "../net/address.ts";
-import { fail, intOption } from "./common.ts";
+import { fail, intOption, parseArgv } from "./common.ts";
 
 const cli = cac("hp-server");
 cli
@@ -83,17 +83,5 @@ function flatStats(s: Record<string, unknown>): Record<string, number> {
   return out;
 }
 
-cli.help();
-cli.version(VERSION);
-let parsed;
-try {
-  parsed = cli.parse(process.argv, { run: false });
-  for (const name of Object.keys(parsed.options)) {
-    const known = cli.globalCommand.options.some((o) => o.names.includes(name)) || name === "--";
-    if (!known) throw new Error(`Unknown option \`${name.length > 1 ? "--" : "-"}${name}\``);
-  }
-  if (parsed.args.length > 0) throw new Error(`unexpected argument ${JSON.stringify(parsed.args[0])} (see --help)`);
-} catch (e) {
-  fail("BAD_ARGUMENT", (e as Error).message);
-}
-if (!parsed.options.help && !parsed.options.version) await run(parsed.options);
+const argv = parseArgv(cli, VERSION, 0);
+if (argv) await run(argv.options);

@@ -4,6 +4,7 @@
 // same scenarios against Linux.
 import { ManualClock } from "../../src/clock.ts";
 import { addrKey, type Addr } from "../../src/net/address.ts";
+import { prng } from "./prng.ts";
 
 export type NatKind =
   | "cone" // endpoint-independent mapping, address+port-dependent filtering
@@ -28,7 +29,7 @@ export class SimNet {
   readonly clock = new ManualClock();
   private sockets = new Map<string, Deliver>();
   private nats: Nat[] = [];
-  private seed: number;
+  readonly random: () => number;
   sent = 0;
   lost = 0;
   /**
@@ -44,15 +45,7 @@ export class SimNet {
     public latencyMs = 5,
     seed = 1,
   ) {
-    this.seed = seed;
-  }
-
-  /** Deterministic PRNG (mulberry32). */
-  random(): number {
-    let t = (this.seed += 0x6d2b79f5);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    this.random = prng(seed);
   }
 
   addNat(kind: NatKind, publicIp: string, lan: string): void {
