@@ -267,3 +267,72 @@ test("flood from 2,000 addresses fills the registry: it stays capped, and regist
   console.log(`flood (2,000 IPs): carol ${connected(carol!) ? "connected" : JSON.stringify(carol!.events.at(-1))}`);
   expect(bob.client.server.isRegistered).toBe(true);
 }, 60_000);
+
+describe("robustness of the secured handshake", () => {
+  test("400 ms round trips: retransmitted hellos and Challenges still leave both sides with one registration", () => {
+    const w = world();
+    w.net.latencyMs = 200;
+    const alice = w.peer("alice", "cone");
+    const bob = w.peer("bob", "cone", "alice");
+    w.net.clock.advance(15 * second);
+    expect(connected(alice)).toBeDefined();
+    expect(connected(bob)).toBeDefined();
+    expect(alice.client.dropped.get("initiate_bad_auth")).toBeUndefined();
+  });
+
+  test("a forged UNSUPPORTED_VERSION or RATE_LIMITED (txid 0, from the server's address) cannot end a client", () => {
+    const w = world();
+    const alice = w.peer("alice", "public");
+    w.net.clock.advance(1 * second);
+    const err = (code: number, retryAfterMs: number) =>
+      encodePacket({ case: "error", value: { $typeName: "holepunch.v1.Error", code, message: "", retryAfterMs, supportedVersions: [] } });
+    w.net.inject(err(4, 0), SERVER, { ip: "198.18.0.11", port: 5000 });
+    w.net.inject(err(3, 4_000_000_000), SERVER, { ip: "198.18.0.11", port: 5000 });
+    w.net.clock.advance(2 * second);
+    expect(alice.exit).toBeUndefined();
+    const bob = w.peer("bob", "cone", "alice");
+    w.net.clock.advance(5 * second);
+    expect(connected(bob)).toBeDefined();
+    expect(connected(alice)).toBeDefined();
+  });
+
+  test("hello padding: every name length and LAN-candidate count gives a hello of at least 128 bytes", () => {
+    for (let len = 1; len <= 32; len++) {
+      for (let locals = 0; locals <= 8; locals++) {
+        const w = world();
+        const sizes: number[] = [];
+        w.net.tap = (b, _f, to) => (to.ip === SERVER.ip && sizes.push(b.length), b);
+        const name = "n".repeat(len);
+        const lan = Array.from({ length: locals }, (_, i) => ({ ip: `10.9.0.${i + 1}`, port: 5000 }));
+        w.peer(name, "public", undefined, undefined, 30 * second, undefined, { locals: lan });
+        expect(sizes[0]).toBeGreaterThanOrEqual(128);
+      }
+    }
+  });
+
+  test("a replayed old Initiate cannot tear down the current session", () => {
+    const w = world();
+    const initiates: Array<{ b: Uint8Array; to: { ip: string; port: number } }> = [];
+    w.net.tap = (b, from, to) => {
+      if (from.ip === SERVER.ip && bodyOf(b)?.case === "holePunchInitiate") initiates.push({ b, to });
+      return b;
+    };
+    const alice = w.peer("alice", "public");
+    w.net.clock.advance(1 * second);
+    const bob = w.peer("bob", "cone", "alice");
+    w.net.clock.advance(3 * second);
+    w.net.lossPercent = 100;
+    bob.client.close("crash");
+    w.net.lossPercent = 0;
+    const old = initiates.find((i) => i.to.ip === "198.18.0.11")!;
+    const bob2 = w.peer("bob", "cone", "alice"); // a new attempt, a new token
+    w.net.clock.advance(3 * second);
+    expect(connected(bob2)).toBeDefined();
+    w.net.inject(old.b, SERVER, old.to);
+    w.net.clock.advance(1 * second);
+    expect(alice.client.dropped.get("initiate_replayed")).toBe(1);
+    bob2.client.sendLine("still here");
+    w.net.clock.advance(1 * second);
+    expect(messages(alice)).toEqual(["still here"]);
+  });
+});

@@ -236,6 +236,33 @@ describe("introductions", () => {
   });
 });
 
+test("LAN candidates must be LAN addresses: public ones are not passed on to peers", async () => {
+  await setup();
+  const a = await client();
+  const b = await client();
+  const addr = (ip: number[], port: number) => ({ $typeName: "holepunch.v1.Address" as const, ip: Uint8Array.from(ip), port });
+  const locals = [addr([10, 0, 0, 5], 5000), addr([8, 8, 8, 8], 53), addr([192, 168, 1, 9], 5000)];
+  expect((await registerFully(a, "alice", alice, "", locals)).body.case).toBe("registerAck");
+  const sb = await registered(b, "bob", bob);
+  b.send(punchRequest("alice", sb));
+  const init = await b.next();
+  if (init.body.case !== "holePunchInitiate") throw new Error(init.body.case);
+  const ips = init.body.value.candidates.map((c) => bytesToIp(c.address!.ip));
+  expect(ips).toEqual(["127.0.0.1", "10.0.0.5", "192.168.1.9"]);
+});
+
+test("a Register whose signed LAN candidates were altered on the way is refused", async () => {
+  await setup();
+  const a = await client();
+  a.send(hello("alice", alice), 1n);
+  const ch = await a.next();
+  if (ch.body.case !== "challenge") throw new Error(ch.body.case);
+  const body = signedRegister("alice", alice, ch.body.value.cookie, "", [{ $typeName: "holepunch.v1.Address", ip: Uint8Array.of(10, 0, 0, 5), port: 5000 }]);
+  if (body.case === "register") body.value.localAddresses[0]!.port = 6000; // tampered after signing
+  a.send(body, 1n);
+  expect(errorCode(await a.next())).toBe(ErrorCode.BAD_SIGNATURE);
+});
+
 describe("bad input is dropped, counted and never answered", () => {
   const hp = (hex: string) => new Uint8Array(Buffer.from(hex, "hex"));
   const table: Array<[string, Uint8Array, string]> = [

@@ -34,6 +34,9 @@ export function parseClientArgs(server: string | undefined, name: string | undef
       fail("BAD_ARGUMENT", `--peer-key: ${(e as Error).message}`);
     }
   }
+  if (flags.token !== undefined && (typeof flags.token !== "string" || flags.token.length === 0 || flags.token.length > 256)) {
+    fail("BAD_ARGUMENT", "--token must be 1 to 256 characters");
+  }
   let bindHost: string | undefined;
   let bindPort: number | undefined;
   if (flags.bind !== undefined) {

@@ -71,6 +71,8 @@ export interface ClientOptions {
   rekey?: { packets: number; ms: number };
 }
 
+const MAX_SEEN_TOKENS = 256;
+
 export class HolePunchClient {
   readonly server: ServerLink;
   link: PeerLink | undefined;
@@ -79,6 +81,10 @@ export class HolePunchClient {
   private readonly log: Logger;
   private readonly trust: PeerTrust;
   private pending: string[] = [];
+  /** Tokens of attempts already started: a replayed old Initiate must not tear down the current session. */
+  private readonly seenTokens = new Set<string>();
+  /** Peer keys already refused (so a listener reports each once, not at every re-ask). */
+  private readonly refusedKeys = new Set<string>();
   private deadline: Timer | undefined;
   private gotInitiate = false;
   private done = false;
@@ -189,8 +195,12 @@ export class HolePunchClient {
     }
     if (!this.acceptPeerKey(init.peerName, init.peerKey)) return;
     const current = this.link;
+    const tokenKey = Buffer.from(init.token).toString("hex");
+    if (current && current.state !== "closed" && sameBytes(current.token, init.token)) return; // a repeat of the attempt in progress
+    if (this.seenTokens.has(tokenKey) && current?.state === "connected") return this.drop("initiate_replayed");
+    if (this.seenTokens.size >= MAX_SEEN_TOKENS) this.seenTokens.delete(this.seenTokens.values().next().value!);
+    this.seenTokens.add(tokenKey);
     if (current && current.state !== "closed") {
-      if (sameBytes(current.token, init.token)) return; // a repeat of the attempt in progress
       if (current.opts.peerName !== init.peerName && current.state === "connected") {
         return this.log.warn("busy with another peer; ignoring introduction", { peer: init.peerName });
       }
@@ -222,7 +232,10 @@ export class HolePunchClient {
     if (this.trust.check(peer, key) !== "changed") return true;
     const message = `${peer}'s key changed to ${shown}: refusing (if expected, remove ${peer}'s line from known_peers)`;
     if (this.opts.peer !== undefined) this.fail("PEER_KEY_CHANGED", message);
-    else this.opts.onEvent({ event: "error", code: "PEER_KEY_CHANGED", message });
+    else if (!this.refusedKeys.has(`${peer} ${shown}`)) {
+      this.refusedKeys.add(`${peer} ${shown}`);
+      this.opts.onEvent({ event: "error", code: "PEER_KEY_CHANGED", message });
+    }
     return false;
   }
 

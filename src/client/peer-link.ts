@@ -15,7 +15,7 @@ import { fromBinary, toBinary, create } from "@bufbuild/protobuf";
 import { PeerFrameSchema, type Envelope, type Handshake, type PeerFrame } from "../gen/holepunch/v1/holepunch_pb.ts";
 import { MAX_CANDIDATES, PEER_KEEPALIVE_INTERVAL, PEER_TIMEOUT, PROBE_INTERVAL, PUNCH_TIMEOUT, second } from "../constants.ts";
 import type { Clock, Timer } from "../clock.ts";
-import { ackProof, deriveSessionKeys, handshakeSigningInput, newEphemeral, type Ephemeral } from "../crypto/handshake.ts";
+import { ackProof, deriveSessionKeys, handshakeSigningInput, newEphemeral, type Ephemeral, type SessionKeys } from "../crypto/handshake.ts";
 import { equalBytes } from "../crypto/kdf.ts";
 import { SessionCipher } from "../crypto/session-cipher.ts";
 import { sign, verify, type Identity } from "../identity/keys.ts";
@@ -61,10 +61,10 @@ export class PeerLink implements FrameSink {
   private probesSent = new Map<bigint, number>();
   private readonly startedAt: number;
   private probeTimer: Timer | undefined;
-  private readonly ephemeral: Ephemeral;
   private readonly handshake: Handshake;
   private peerEphemeral: Uint8Array | undefined;
-  private keys: { send: Uint8Array; recv: Uint8Array } | undefined;
+  private keys: SessionKeys | undefined;
+  private ephemeralPrivate: Ephemeral | undefined;
   private cipher: SessionCipher | undefined;
   readonly session: SessionFrames;
 
@@ -77,9 +77,9 @@ export class PeerLink implements FrameSink {
   ) {
     this.candidates = dedupe(opts.candidates).slice(0, MAX_CANDIDATES);
     this.startedAt = clock.now();
-    this.ephemeral = newEphemeral();
-    const signature = sign(opts.identity, handshakeSigningInput(opts.token, this.ephemeral.publicKey));
-    this.handshake = { $typeName: "holepunch.v1.Handshake", ephemeral: this.ephemeral.publicKey, signature };
+    this.ephemeralPrivate = newEphemeral();
+    const signature = sign(opts.identity, handshakeSigningInput(opts.token, this.ephemeralPrivate.publicKey));
+    this.handshake = { $typeName: "holepunch.v1.Handshake", ephemeral: this.ephemeralPrivate.publicKey, signature };
     this.session = new SessionFrames(clock, this, log, {
       peerName: opts.peerName,
       keepaliveMs: opts.keepaliveMs ?? PEER_KEEPALIVE_INTERVAL,
@@ -126,7 +126,7 @@ export class PeerLink implements FrameSink {
               seq: b.value.seq,
               observed: toWireAddress(from),
               handshake: this.handshake,
-              proof: ackProof(this.keys!.send, b.value.seq),
+              proof: ackProof(this.keys!.ackSend, b.value.seq),
             },
           },
           from,
@@ -141,7 +141,7 @@ export class PeerLink implements FrameSink {
       }
       case "punchAck":
         if (!this.acceptHandshake(b.value.handshake!)) return;
-        if (!equalBytes(b.value.proof, ackProof(this.keys!.recv, b.value.seq))) return this.events.dropped("bad_ack_proof");
+        if (!equalBytes(b.value.proof, ackProof(this.keys!.ackRecv, b.value.seq))) return this.events.dropped("bad_ack_proof");
         return this.onAck(b.value.seq, from, fromWireAddress(b.value.observed!));
       case "sealed": {
         if (this.state !== "connected" || !this.cipher) return; // the sender retransmits; we ack once we have proof
@@ -154,6 +154,11 @@ export class PeerLink implements FrameSink {
           return this.events.dropped("bad_frame");
         }
         if (validateFrame(frame)) return this.events.dropped("bad_frame");
+        // The peer is connected too (it sealed this): the handshake material is no
+        // longer needed. Forgetting it keeps a later compromise from reaching back.
+        this.forgetHandshake();
+        // Authenticated and not a replay: if it came from elsewhere, the peer's NAT moved it.
+        this.peerMoved(from);
         return this.session.onFrame(frame, from);
       }
       default:
@@ -189,8 +194,8 @@ export class PeerLink implements FrameSink {
 
   /** Verifies the peer's signed ephemeral and derives the session keys once. */
   private acceptHandshake(h: Handshake): boolean {
-    if (this.peerEphemeral && equalBytes(this.peerEphemeral, h.ephemeral)) return true;
-    if (this.state !== "punching") {
+    if (this.peerEphemeral && equalBytes(this.peerEphemeral, h.ephemeral)) return this.keys !== undefined;
+    if (this.state !== "punching" || !this.ephemeralPrivate) {
       this.events.dropped("handshake_after_connect");
       return false;
     }
@@ -198,7 +203,7 @@ export class PeerLink implements FrameSink {
       this.events.dropped("bad_handshake_signature");
       return false;
     }
-    const keys = deriveSessionKeys(this.ephemeral, h.ephemeral, this.token);
+    const keys = deriveSessionKeys(this.ephemeralPrivate, h.ephemeral, this.token);
     if (!keys) {
       this.events.dropped("bad_ephemeral");
       return false;
@@ -211,6 +216,13 @@ export class PeerLink implements FrameSink {
     context.set(this.token, MAGIC.length + 1);
     this.cipher = new SessionCipher(keys, context, () => this.clock.now(), this.opts.rekey);
     return true;
+  }
+
+  /** Drops the ephemeral private key and the ack keys; the session ciphers keep their own keys. */
+  private forgetHandshake(): void {
+    if (!this.keys) return;
+    this.keys = undefined;
+    this.ephemeralPrivate = undefined;
   }
 
   private onAck(seq: bigint, from: Addr, observedBy: Addr): void {

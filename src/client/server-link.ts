@@ -46,6 +46,8 @@ export interface ServerLinkOptions {
 
 /** Consecutive refused cookies/signatures before registering is given up. */
 const MAX_BAD_SIGNATURES = 3;
+/** Longest a RATE_LIMITED hint may hold back our next request. */
+const RATE_LIMITED_MAX_WAIT = 5 * second;
 
 type Phase = "idle" | "registering" | "registered" | "closed";
 
@@ -59,6 +61,7 @@ export class ServerLink {
   /** The Challenge's cookie once we have one: then we send the signed Register. */
   private cookie: Uint8Array | undefined;
   private badSignatures = 0;
+  private versionRefused: string | undefined;
   private secret: Uint8Array | undefined;
   private keepaliveTxid = 0n;
   private registerTimer: Timer | undefined;
@@ -122,7 +125,9 @@ export class ServerLink {
     const b = env.body;
     switch (b.case) {
       case "challenge":
-        if (env.txid !== this.registerTxid || this.phase !== "registering") return;
+        // The first Challenge of a cycle wins: answering a second (to a retransmitted
+        // hello) would register twice and leave us holding a stale secret.
+        if (env.txid !== this.registerTxid || this.phase !== "registering" || this.cookie) return;
         this.cookie = b.value.cookie;
         this.rto = REQUEST_RTO_INITIAL;
         return this.sendRegister();
@@ -132,6 +137,7 @@ export class ServerLink {
         this.badSignatures = 0;
         return this.onRegistered(fromWireAddress(b.value.observed!), b.value.keepaliveMs);
       case "keepaliveAck": {
+        if (env.txid !== this.keepaliveTxid) return;
         this.lastAckAt = this.clock.now();
         this.warnedSilent = false;
         const seen = fromWireAddress(b.value.observed!);
@@ -184,6 +190,7 @@ export class ServerLink {
   private sendRegister(): void {
     const limit = this.opts.registerTimeoutMs ?? REGISTER_TIMEOUT;
     if (!this.everRegistered && this.clock.now() - this.registerStartedAt >= limit) {
+      if (this.versionRefused) return this.fatal("UNSUPPORTED_VERSION", `server: ${this.versionRefused}`);
       return this.fatal("SERVER_UNREACHABLE", `no answer from the server after ${Math.round(limit / second)} s`);
     }
     // One txid per registration cycle: a late answer to an earlier copy still counts.
@@ -205,13 +212,15 @@ export class ServerLink {
       localAddresses: this.opts.locals.map(toWireAddress),
       software: this.opts.software,
       cookie,
-      signature: this.cookie ? sign(this.opts.identity, registerSigningInput(cookie, this.opts.name)) : new Uint8Array(),
+      signature: new Uint8Array() as Uint8Array,
       token: this.cookie ? (this.opts.token ?? "") : "",
-      padding: new Uint8Array(),
+      padding: new Uint8Array() as Uint8Array,
     };
+    if (this.cookie) value.signature = sign(this.opts.identity, registerSigningInput(cookie, value.name, value.localAddresses, value.token));
     if (!this.cookie) {
       const size = encodePacket({ case: "register", value }, this.registerTxid).length;
-      if (size < HELLO_MIN_BYTES) value.padding = new Uint8Array(HELLO_MIN_BYTES - size - 2);
+      // A bytes field costs 2 bytes of framing, and an empty one is not sent at all.
+      if (size < HELLO_MIN_BYTES) value.padding = new Uint8Array(Math.max(1, HELLO_MIN_BYTES - size - 2));
     }
     return { case: "register", value };
   }
@@ -272,7 +281,10 @@ export class ServerLink {
       case ErrorCode.NAME_TAKEN:
         return forRegister ? this.fatal("NAME_TAKEN", message) : undefined;
       case ErrorCode.UNSUPPORTED_VERSION:
-        return this.fatal("UNSUPPORTED_VERSION", `server: ${message}`);
+        // Sent with txid 0 (the server could not read our envelope), so anyone could
+        // forge it: remember it as the likely reason if registering then times out.
+        this.versionRefused = message || "the server speaks another protocol version";
+        return;
       case ErrorCode.REGISTRY_FULL: {
         // Full now may have room soon (entries expire or get evicted): retry,
         // until the registration timeout for a first registration.
@@ -289,7 +301,7 @@ export class ServerLink {
         if (!forRegister) return;
         if (++this.badSignatures >= MAX_BAD_SIGNATURES) return this.fatal("REGISTRATION_REFUSED", `server: ${message}`);
         this.log.info("cookie refused: registering from the start", { server_said: message });
-        return this.beginRegister();
+        return this.beginRegisterKeepingClock();
       case ErrorCode.NOT_ALLOWED:
         return forRegister ? this.fatal("NOT_ALLOWED", `server: ${message}`) : undefined;
       case ErrorCode.NOT_REGISTERED:
@@ -298,8 +310,9 @@ export class ServerLink {
         this.log.info("server forgot us (expired or NAT rebinding): registering again", { server_said: message });
         return this.beginRegister();
       case ErrorCode.RATE_LIMITED: {
+        // Also txid 0 and forgeable: a hint to slow down, never more than RATE_LIMITED_MAX_WAIT.
         this.log.warn("rate limited by the server", { retry_after_ms: retryAfterMs });
-        const wait = Math.max(retryAfterMs, second);
+        const wait = Math.min(Math.max(retryAfterMs, second), RATE_LIMITED_MAX_WAIT);
         if (this.phase === "registering") {
           this.registerTimer?.cancel();
           this.registerTimer = this.clock.setTimer(wait, () => this.sendRegister());

@@ -15,8 +15,12 @@ export interface Ephemeral {
 }
 
 export interface SessionKeys {
+  /** AES-256-GCM keys of epoch 0, one per direction. */
   send: Uint8Array;
   recv: Uint8Array;
+  /** HMAC keys for PunchAck proofs, one per direction (never used for AEAD). */
+  ackSend: Uint8Array;
+  ackRecv: Uint8Array;
 }
 
 export function newEphemeral(): Ephemeral {
@@ -43,10 +47,12 @@ export function deriveSessionKeys(mine: Ephemeral, peerEphemeral: Uint8Array, to
   if (shared.every((b) => b === 0)) return undefined;
   const iAmLow = Buffer.compare(Buffer.from(mine.publicKey), Buffer.from(peerEphemeral)) < 0;
   const [lo, hi] = iAmLow ? [mine.publicKey, peerEphemeral] : [peerEphemeral, mine.publicKey];
-  const okm = hkdf(shared, token, framed("hole-punch session v1", lo, hi), 2 * KEY_BYTES);
-  const loToHi = okm.slice(0, KEY_BYTES);
-  const hiToLo = okm.slice(KEY_BYTES);
-  return iAmLow ? { send: loToHi, recv: hiToLo } : { send: hiToLo, recv: loToHi };
+  const okm = hkdf(shared, token, framed("hole-punch session v1", lo, hi), 4 * KEY_BYTES);
+  const part = (i: number) => okm.slice(i * KEY_BYTES, (i + 1) * KEY_BYTES);
+  const [loToHi, hiToLo, ackLoToHi, ackHiToLo] = [part(0), part(1), part(2), part(3)];
+  return iAmLow
+    ? { send: loToHi, recv: hiToLo, ackSend: ackLoToHi, ackRecv: ackHiToLo }
+    : { send: hiToLo, recv: loToHi, ackSend: ackHiToLo, ackRecv: ackLoToHi };
 }
 
 /** Proof in a PunchAck that its sender holds the session (so it got our ephemeral). */

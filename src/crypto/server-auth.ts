@@ -5,7 +5,7 @@
 //   cookie (fresh, bound to its address) and the name.
 // - Initiate auth: HMAC with the recipient's registration secret over every
 //   field the client acts on, so an off-path spoofer cannot forge one.
-import type { HolePunchInitiate } from "../gen/holepunch/v1/holepunch_pb.ts";
+import type { Address, HolePunchInitiate } from "../gen/holepunch/v1/holepunch_pb.ts";
 import { COOKIE_LIFETIME } from "../constants.ts";
 import { ipToBytes, type Addr } from "../net/address.ts";
 import { equalBytes, framed, mac } from "./kdf.ts";
@@ -37,8 +37,11 @@ export function checkCookie(key: Uint8Array, cookie: Uint8Array, nowMs: number, 
   return equalBytes(makeCookie(key, ts, from, publicKey), cookie);
 }
 
-export function registerSigningInput(cookie: Uint8Array, name: string): Uint8Array {
-  return framed("hole-punch register v1", cookie, name);
+/** What a Register's signature covers: everything the server acts on. */
+export function registerSigningInput(cookie: Uint8Array, name: string, locals: Address[], token: string): Uint8Array {
+  const parts: Array<Uint8Array | string> = ["hole-punch register v1", cookie, name, token];
+  for (const a of locals) parts.push(a.ip, port2(a.port));
+  return framed(...parts);
 }
 
 export function initiateAuth(secret: Uint8Array, init: Omit<HolePunchInitiate, "auth" | "$typeName" | "$unknown">): Uint8Array {

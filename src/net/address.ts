@@ -39,6 +39,26 @@ export function sameAddr(a: Addr, b: Addr): boolean {
   return a.port === b.port && a.ip === b.ip;
 }
 
+/**
+ * LAN-only addresses: RFC 1918, shared CGNAT space (RFC 6598), link-local,
+ * and IPv6 unique-local / link-local. What a client may offer as a LAN candidate.
+ */
+export function isPrivateIp(ip: string): boolean {
+  if (isIP(ip) === 4) {
+    const [a, b] = ip.split(".").map(Number) as [number, number];
+    return a === 10 || (a === 172 && b >= 16 && b < 32) || (a === 192 && b === 168) || (a === 100 && b >= 64 && b < 128) || (a === 169 && b === 254);
+  }
+  if (isIP(ip) !== 6) return false;
+  const first = ipToBytes(ip);
+  return (first[0]! & 0xfe) === 0xfc || (first[0] === 0xfe && (first[1]! & 0xc0) === 0x80);
+}
+
+/** The unit rate limits count per: an IPv4 address, or an IPv6 /64 (what one host usually has). */
+export function ipLimitKey(ip: string): string {
+  if (!ip.includes(":")) return ip;
+  return `${bytesToIp(Uint8Array.of(...ipToBytes(ip).subarray(0, 8), 0, 0, 0, 0, 0, 0, 0, 0))}/64`;
+}
+
 /** IP literal -> 4 or 16 bytes. Throws on anything that is not an IP literal. */
 export function ipToBytes(ip: string): Uint8Array {
   const kind = isIP(ip);

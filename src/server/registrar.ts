@@ -8,7 +8,7 @@ import { COOKIE_LIFETIME, MAX_REPLAY_ENTRIES, NAME_PATTERN, REGISTRY_FULL_RETRY_
 import { checkCookie, makeCookie, registerSigningInput } from "../crypto/server-auth.ts";
 import { equalBytes } from "../crypto/kdf.ts";
 import { verify } from "../identity/keys.ts";
-import { addrKey, formatAddr, type Addr } from "../net/address.ts";
+import { addrKey, formatAddr, isPrivateIp, type Addr } from "../net/address.ts";
 import { toWireAddress, fromWireAddress } from "../protocol/wire-address.ts";
 import type { Body } from "../protocol/packet.ts";
 import type { Logger } from "../log.ts";
@@ -25,6 +25,12 @@ export interface RegistrarOptions {
 
 type Reply = (to: Addr, txid: bigint, body: Body) => void;
 type ReplyError = (to: Addr, txid: bigint, code: ErrorCode, message: string, retryAfterMs?: number) => void;
+
+/** Constant-time string comparison (for the shared token). */
+function sameText(a: string, b: string): boolean {
+  const enc = new TextEncoder();
+  return equalBytes(enc.encode(a), enc.encode(b));
+}
 
 export class Registrar {
   private readonly cookieKey: Uint8Array;
@@ -59,16 +65,18 @@ export class Registrar {
       this.stats.count("register_bad_cookie");
       return this.replyError(from, txid, ErrorCode.BAD_SIGNATURE, "cookie expired or not for this address: start again");
     }
-    if (!verify(r.publicKey, registerSigningInput(r.cookie, r.name), r.signature)) {
+    if (!verify(r.publicKey, registerSigningInput(r.cookie, r.name, r.localAddresses, r.token), r.signature)) {
       this.stats.count("register_bad_signature");
       return this.replyError(from, txid, ErrorCode.BAD_SIGNATURE, "signature does not verify");
     }
     const allowed = this.opts.allow?.get(r.name);
-    if ((this.opts.allow && (!allowed || !equalBytes(allowed, r.publicKey))) || (this.opts.token !== undefined && r.token !== this.opts.token)) {
+    if ((this.opts.allow && (!allowed || !equalBytes(allowed, r.publicKey))) || (this.opts.token !== undefined && !sameText(r.token, this.opts.token))) {
       this.stats.count("register_not_allowed");
       return this.replyError(from, txid, ErrorCode.NOT_ALLOWED, "this server does not accept that name and key");
     }
-    const locals = r.localAddresses.map(fromWireAddress);
+    // LAN candidates must be LAN addresses: peers probe them, so a public one
+    // would let a client aim other clients' probes at a third party.
+    const locals = r.localAddresses.map(fromWireAddress).filter((a) => isPrivateIp(a.ip));
     const res = this.registry.register(r.name, r.publicKey, this.randomBytes(SECRET_BYTES), from, locals, now);
     if (!res.ok) {
       this.stats.count(`register_${res.code.toLowerCase()}`);

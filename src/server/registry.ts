@@ -3,7 +3,7 @@
 // refresh re-inserts, so the oldest entry is always first: sweeping expired
 // entries stops at the first live one (amortised O(1) per entry).
 import type { Addr } from "../net/address.ts";
-import { addrKey } from "../net/address.ts";
+import { addrKey, ipLimitKey } from "../net/address.ts";
 import { equalBytes } from "../crypto/kdf.ts";
 
 export interface Registration {
@@ -54,12 +54,15 @@ export class Registry {
   register(name: string, publicKey: Uint8Array, secret: Uint8Array, observed: Addr, locals: Addr[], now: number): RegisterResult {
     const existing = this.lookup(name, now);
     if (existing && !sameBytes(existing.publicKey, publicKey)) return { ok: false, code: "NAME_TAKEN" };
+    // The same key again from the same address (a retransmission, a second Challenge
+    // answered): keep the secret the client may already hold.
+    if (existing && addrKey(existing.observed) === addrKey(observed)) secret = existing.secret;
     const key = addrKey(observed);
     const previousAtAddr = this.byAddress(observed, now);
     if (!existing) {
       if (this.byName.size >= this.maxClients) this.sweep(now);
       if (this.byName.size >= this.maxClients && !this.evictSilent(this.byName.values(), now)) return { ok: false, code: "REGISTRY_FULL" };
-      const sameIp = this.perIp.get(observed.ip);
+      const sameIp = this.perIp.get(ipLimitKey(observed.ip));
       const count = (sameIp?.size ?? 0) - (previousAtAddr ? 1 : 0);
       if (count >= this.maxPerIp && !this.evictSilent(sameIp!.values(), now)) return { ok: false, code: "TOO_MANY_FROM_IP" };
     }
@@ -128,8 +131,9 @@ export class Registry {
 
   /** Moves `reg` to the most recently refreshed end of its IP's set. */
   private touchIp(reg: Registration): void {
-    let set = this.perIp.get(reg.observed.ip);
-    if (!set) this.perIp.set(reg.observed.ip, (set = new Set()));
+    const ipKey = ipLimitKey(reg.observed.ip);
+    let set = this.perIp.get(ipKey);
+    if (!set) this.perIp.set(ipKey, (set = new Set()));
     set.delete(reg);
     set.add(reg);
   }
@@ -150,8 +154,9 @@ export class Registry {
     this.byName.delete(reg.name);
     const key = addrKey(reg.observed);
     if (this.byAddr.get(key) === reg) this.byAddr.delete(key);
-    const set = this.perIp.get(reg.observed.ip);
+    const ipKey = ipLimitKey(reg.observed.ip);
+    const set = this.perIp.get(ipKey);
     set?.delete(reg);
-    if (set?.size === 0) this.perIp.delete(reg.observed.ip);
+    if (set?.size === 0) this.perIp.delete(ipKey);
   }
 }

@@ -34,7 +34,7 @@ import {
   TOKEN_BYTES,
 } from "../constants.ts";
 import { DecodeError } from "../errors.ts";
-import { addrKey, formatAddr, type Addr } from "../net/address.ts";
+import { addrKey, formatAddr, ipLimitKey, type Addr } from "../net/address.ts";
 import { decodePacket, encodePacket, classify, type Body, type EnvelopeOf } from "../protocol/packet.ts";
 import { fromWireAddress, toWireAddress } from "../protocol/wire-address.ts";
 import { silentLogger, type Logger } from "../log.ts";
@@ -124,7 +124,7 @@ export class Rendezvous {
     if (kind !== "hp") return this.stats.drop(kind === "stun" ? "stun_unsupported" : "not_ours");
     const now = this.opts.now();
     this.budget = this.registry.byAddress(from, now) ? Number.POSITIVE_INFINITY : bytes.length;
-    const verdict = this.limiter.take(from.ip, now);
+    const verdict = this.limiter.take(ipLimitKey(from.ip), now);
     if (verdict !== "allow") {
       this.stats.drop("rate_limited");
       if (verdict === "limit-and-tell") {
@@ -144,7 +144,7 @@ export class Rendezvous {
     // Per name, on top of per IP. A hello is keyed by (name, source IP), so a
     // flood of hellos claiming someone's name from elsewhere cannot starve
     // their registration; introductions by the requester's (authenticated) name.
-    if (env.body.case === "register" && !this.takeName(`${env.body.value.name}@${from.ip}`, now)) return;
+    if (env.body.case === "register" && !this.takeName(`${env.body.value.name}@${ipLimitKey(from.ip)}`, now)) return;
     switch (env.body.case) {
       case "register":
         return this.registrar.handle(env.body.value, env.txid, from, now);
@@ -201,10 +201,11 @@ export class Rendezvous {
     const target = this.registry.lookup(targetName, now);
     if (!target || target === requester) {
       this.stats.count("punch_unknown");
-      return this.send(from, env.txid, {
+      this.send(from, env.txid, {
         case: "holePunchResponseUnknown",
         value: { $typeName: "holepunch.v1.HolePunchResponseUnknown", target: targetName },
       });
+      return;
     }
     const token = this.introductionToken(requester, target, now);
     this.stats.count("punch_initiated");
@@ -286,19 +287,23 @@ export class Rendezvous {
       case: "error",
       value: { $typeName: "holepunch.v1.Error", code, message: text, retryAfterMs, supportedVersions: [] },
     });
-    this.stats.count("error_sent");
     // To an unverified address the reply must not outgrow the request: drop the text if it would.
     const full = body(message);
-    this.send(to, txid, encodePacket(full, txid).length <= this.budget ? full : body(""));
+    if (this.send(to, txid, encodePacket(full, txid).length <= this.budget ? full : body(""))) this.stats.count("error_sent");
   }
 
-  private send(to: Addr, txid: bigint, body: Body): void {
+  /** Sends unless the anti-amplification budget forbids it; true if sent. */
+  private send(to: Addr, txid: bigint, body: Body): boolean {
     const bytes = encodePacket(body, txid);
-    if (bytes.length > this.budget) return this.stats.drop("amplification_guard");
+    if (bytes.length > this.budget) {
+      this.stats.drop("amplification_guard");
+      return false;
+    }
     this.budget -= bytes.length;
     this.stats.count("sent");
     this.stats.count("sent_bytes", bytes.length);
     this.opts.send(bytes, to);
+    return true;
   }
 }
 

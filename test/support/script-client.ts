@@ -1,5 +1,5 @@
 // A scripted UDP client for server tests: send envelopes or raw bytes, await replies.
-import type { Envelope } from "../../src/gen/holepunch/v1/holepunch_pb.ts";
+import type { Address, Envelope } from "../../src/gen/holepunch/v1/holepunch_pb.ts";
 import { decodePacket, encodePacket, type Body } from "../../src/protocol/packet.ts";
 import { registerSigningInput } from "../../src/crypto/server-auth.ts";
 import { sign, type Identity } from "../../src/identity/keys.ts";
@@ -90,17 +90,17 @@ export function hello(name: string, id: Identity, padding = 80): Body {
   };
 }
 
-export function signedRegister(name: string, id: Identity, cookie: Uint8Array, token = ""): Body {
+export function signedRegister(name: string, id: Identity, cookie: Uint8Array, token = "", locals: Address[] = []): Body {
   return {
     case: "register",
     value: {
       $typeName: "holepunch.v1.Register",
       name,
       publicKey: id.publicKey,
-      localAddresses: [],
+      localAddresses: locals,
       software: "test",
       cookie,
-      signature: sign(id, registerSigningInput(cookie, name)),
+      signature: sign(id, registerSigningInput(cookie, name, locals, token)),
       token,
       padding: new Uint8Array(),
     },
@@ -108,11 +108,11 @@ export function signedRegister(name: string, id: Identity, cookie: Uint8Array, t
 }
 
 /** Runs hello -> Challenge -> signed Register; returns the final reply (RegisterAck or Error). */
-export async function registerFully(c: ScriptClient, name: string, id: Identity, token = ""): Promise<Envelope> {
+export async function registerFully(c: ScriptClient, name: string, id: Identity, token = "", locals: Address[] = []): Promise<Envelope> {
   c.send(hello(name, id), 11n);
   const ch = await c.next();
   if (ch.body.case !== "challenge") return ch;
-  c.send(signedRegister(name, id, ch.body.value.cookie, token), 11n);
+  c.send(signedRegister(name, id, ch.body.value.cookie, token, locals), 11n);
   return c.next();
 }
 
