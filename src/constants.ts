@@ -102,5 +102,17 @@ export const RATE_BURST_PER_NAME = 20;
 /** Used registration signatures are remembered this long (replay protection), at most this many. */
 export const MAX_REPLAY_ENTRIES = 200_000;
 
+// ---- relay and traversal ----
+/** Relay: bytes per second per peer, bytes per session, idle expiry, table cap. */
+export const RELAY_BYTES_PER_SECOND = 1024 * 1024;
+export const RELAY_QUOTA_BYTES = 256 * 1024 * 1024;
+export const RELAY_IDLE = 60 * second;
+export const MAX_RELAY_SESSIONS = 10_000;
+/** Punching still without a path after this long: try the relay too (direct keeps being tried). */
+export const RELAY_AFTER = 1 * second;
+/** On the relay: keep probing direct candidates this often, up to DIRECT_RETRY_FOR, to upgrade. */
+export const DIRECT_RETRY_INTERVAL = 500 * millisecond;
+export const DIRECT_RETRY_FOR = 60 * second;
+
 /** On stdin EOF, wait at most this long for the peer to acknowledge what was sent. */
 export const DRAIN_TIMEOUT = 10 * second;

@@ -19,7 +19,10 @@ export const knownHex: Record<string, string> = {
   "KeepaliveAck": "e84850010802aa010c0a0a0a04c612000210c0b802",
   "HolePunchRequest": "e848500108ac0262170a03626f6212100102030405060708090a0b0c0d0e0f10",
   "HolePunchResponseUnknown": "e848500108ac02b201050a03626f62",
-  "HolePunchInitiate": "e8485001ba016b0a03626f62120d0a090a04c61200031080081001120d0a090a040a00000310882710021a10a0a1a2a3a4a5a6a7a8a9aaabacadaeaf20012a20404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f3210f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff",
+  "HolePunchInitiate": "e8485001ba016d0a03626f62120d0a090a04c61200031080081001120d0a090a040a00000310882710021a10a0a1a2a3a4a5a6a7a8a9aaabacadaeaf20012a20404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f3210f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff3801",
+  "RelayData (client to server)": "e8485001722c0a10a0a1a2a3a4a5a6a7a8a9aaabacadaeaf12100102030405060708090a0b0c0d0e0f101a06e84850010801",
+  "NatProbe": "e848500108097a060a0400000000",
+  "NatProbeAck": "e84850010809d201100a0a0a04c612000210c0b80210bbb602",
   "Error": "e84850010807c201090802120574616b656e",
   "Error (unsupported version)": "e8485001c201050804220101",
   "PunchProbe": "e8485001f2017f0a10a0a1a2a3a4a5a6a7a8a9aaabacadaeaf1203626f62180122640a20404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f1240000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f",
@@ -124,7 +127,7 @@ describe("rejects bad input with a typed error", () => {
       "Initiate without candidates",
       encodePacket({
         case: "holePunchInitiate",
-        value: { $typeName: "holepunch.v1.HolePunchInitiate", peerName: "x", candidates: [], token: new Uint8Array(16), initiator: false, peerKey: new Uint8Array(32), auth: new Uint8Array(16) },
+        value: { $typeName: "holepunch.v1.HolePunchInitiate", peerName: "x", candidates: [], token: new Uint8Array(16), initiator: false, peerKey: new Uint8Array(32), auth: new Uint8Array(16), relay: false },
       }),
       "INVALID",
     ],
@@ -135,8 +138,8 @@ describe("rejects bad input with a typed error", () => {
   for (const [name, bytes, code] of table) test(name, () => expect(decodeError(bytes).code).toBe(code));
 
   test("unknown fields are ignored (forward compatibility)", () => {
-    // Field 15 (varint 1) appended inside the envelope: a future version's addition.
-    const b = unhex(knownHex.HolePunchRequest! + "7801");
+    // Field 100 (varint 1) appended inside the envelope: a future version's addition.
+    const b = unhex(knownHex.HolePunchRequest! + "a00601");
     expect(decodePacket(b).body.case).toBe("holePunchRequest");
   });
 });

@@ -64,8 +64,20 @@ export const samples: Array<{ name: string; txid: bigint; body: Body }> = [
         initiator: true,
         peerKey: key,
         auth: mac16,
+        relay: true,
       },
     },
+  },
+  {
+    name: "RelayData (client to server)",
+    txid: 0n,
+    body: { case: "relayData", value: { $typeName: "holepunch.v1.RelayData", token, secret, payload: Uint8Array.of(0xe8, 0x48, 0x50, 1, 0x08, 0x01) } },
+  },
+  { name: "NatProbe", txid: 9n, body: { case: "natProbe", value: { $typeName: "holepunch.v1.NatProbe", padding: new Uint8Array(4) } } },
+  {
+    name: "NatProbeAck",
+    txid: 9n,
+    body: { case: "natProbeAck", value: { $typeName: "holepunch.v1.NatProbeAck", observed: v4(198, 18, 0, 2, 40000), serverPort: 39739 } },
   },
   {
     name: "Error",

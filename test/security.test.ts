@@ -72,6 +72,7 @@ describe("authentication", () => {
         initiator: false,
         peerKey: evil.publicKey,
         auth: new Uint8Array(16),
+        relay: false,
       },
     });
     w.net.inject(spoofed, SERVER, { ip: "198.18.0.11", port: 5000 });

@@ -54,6 +54,16 @@ export function validateEnvelope(env: Envelope): string | undefined {
       }
       return badString(r.name, MAX_NAME_BYTES, "name") ?? badString(r.software, MAX_TEXT_BYTES, "software") ?? badString(r.token, MAX_TEXT_BYTES, "token");
     }
+    case "relayData": {
+      const r = b.value;
+      if (r.secret.length !== 0 && r.secret.length !== SECRET_BYTES) return `secret of ${r.secret.length} bytes`;
+      if (r.payload.length === 0) return "empty relay payload";
+      return badToken(r.token);
+    }
+    case "natProbe":
+      return undefined;
+    case "natProbeAck":
+      return badAddress(b.value.observed);
     case "challenge":
       return b.value.cookie.length === COOKIE_BYTES ? undefined : "bad cookie";
     case "unregister":

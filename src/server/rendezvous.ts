@@ -26,6 +26,10 @@ import {
   RATE_BURST_PER_IP,
   RATE_LIMITED_RETRY_AFTER,
   MAX_NAMES_PER_IP,
+  MAX_RELAY_SESSIONS,
+  RELAY_BYTES_PER_SECOND,
+  RELAY_IDLE,
+  RELAY_QUOTA_BYTES,
   RATE_BURST_PER_NAME,
   RATE_PER_IP_PER_SECOND,
   RATE_PER_NAME_PER_SECOND,
@@ -41,6 +45,7 @@ import { silentLogger, type Logger } from "../log.ts";
 import { equalBytes } from "../crypto/kdf.ts";
 import { initiateAuth } from "../crypto/server-auth.ts";
 import { Registrar } from "./registrar.ts";
+import { RelayTable, type RelayLimits } from "./relay.ts";
 import { Registry, type Registration } from "./registry.ts";
 import { RateLimiter } from "./rate-limit.ts";
 import { Stats } from "./stats.ts";
@@ -54,6 +59,8 @@ export interface RendezvousOptions {
   maxClients?: number;
   /** Registration lifetime without refresh, ms (default 45 s). */
   ttlMs?: number;
+  /** The main port (reported in NatProbeAck). */
+  port?: number;
   /** Keepalive interval told to clients, ms (default 10 s). */
   keepaliveMs?: number;
   /** Requests per second per source IP (default 50, burst 100). */
@@ -67,6 +74,8 @@ export interface RendezvousOptions {
   allow?: Map<string, Uint8Array>;
   /** Private servers: a Register must carry this token. */
   token?: string;
+  /** Relay for peers that cannot punch (default on, with the limits in constants.ts); false turns it off. */
+  relay?: Partial<RelayLimits> | false;
 }
 
 interface Introduction {
@@ -82,6 +91,7 @@ export class Rendezvous {
   private readonly limiter: RateLimiter;
   private readonly nameLimiter: RateLimiter;
   private readonly registrar: Registrar;
+  readonly relays: RelayTable | undefined;
   /** Bytes the current reply may still use; Infinity once the source is verified. */
   private budget = Number.POSITIVE_INFINITY;
   private readonly intros = new Map<string, Introduction>();
@@ -106,6 +116,16 @@ export class Rendezvous {
     this.randomBytes = opts.randomBytes ?? ((n) => crypto.getRandomValues(new Uint8Array(n)));
     const perName = opts.ratePerName ?? RATE_PER_NAME_PER_SECOND;
     this.nameLimiter = new RateLimiter(perName, Math.max(RATE_BURST_PER_NAME, perName * 2), MAX_RATE_BUCKETS);
+    this.relays =
+      opts.relay === false
+        ? undefined
+        : new RelayTable({
+            bytesPerSecond: RELAY_BYTES_PER_SECOND,
+            quotaBytes: RELAY_QUOTA_BYTES,
+            idleMs: RELAY_IDLE,
+            maxSessions: MAX_RELAY_SESSIONS,
+            ...opts.relay,
+          });
     this.registrar = new Registrar(
       this.registry,
       this.stats,
@@ -154,6 +174,10 @@ export class Rendezvous {
         return this.onHolePunchRequest(env as EnvelopeOf<"holePunchRequest">, from, now);
       case "unregister":
         return this.onUnregister(env as EnvelopeOf<"unregister">, from, now);
+      case "relayData":
+        return this.onRelay(env as EnvelopeOf<"relayData">, from, now);
+      case "natProbe":
+        return this.answerNatProbe(env.txid, from, this.opts.port ?? 0);
       default:
         return this.stats.drop("unexpected_type");
     }
@@ -171,6 +195,7 @@ export class Rendezvous {
     this.limiter.sweep(now);
     this.nameLimiter.sweep(now);
     this.registrar.sweep(now);
+    this.relays?.sweep(now);
   }
 
   private onKeepalive(env: EnvelopeOf<"keepalive">, from: Addr, now: number): void {
@@ -208,10 +233,40 @@ export class Rendezvous {
       return;
     }
     const token = this.introductionToken(requester, target, now);
+    this.relays?.open(Buffer.from(token).toString("hex"), requester.name, target.name, now);
     this.stats.count("punch_initiated");
     this.log.debug("introducing", { from: requester.name, to: target.name });
     this.sendInitiate(requester, target, token, true, env.txid);
     this.sendInitiate(target, requester, token, false, 0n);
+  }
+
+  /** Forwards a peer datagram to the other peer of the attempt, within the relay's limits. */
+  private onRelay(env: EnvelopeOf<"relayData">, from: Addr, now: number): void {
+    const r = env.body.value;
+    const sender = this.registry.byAddress(from, now);
+    if (!this.relays) return this.stats.drop("relay_disabled");
+    if (!sender || !equalBytes(sender.secret, r.secret)) return this.stats.drop("relay_not_registered");
+    const verdict = this.relays.forward(Buffer.from(r.token).toString("hex"), sender.name, r.payload.length, now);
+    if (!verdict.ok) return this.stats.drop(verdict.reason);
+    const peer = this.registry.lookup(verdict.to, now);
+    if (!peer) return this.stats.drop("relay_peer_gone");
+    this.budget = Number.POSITIVE_INFINITY; // registered to registered
+    if (this.send(peer.observed, 0n, { case: "relayData", value: { $typeName: "holepunch.v1.RelayData", token: r.token, secret: new Uint8Array(), payload: r.payload } })) {
+      this.stats.count("relay_bytes", r.payload.length);
+    }
+  }
+
+  /**
+   * NAT discovery: tells the sender the address we see it at, on whichever
+   * port it asked (the UDP runner calls this for the alternate port too).
+   * Subject to the anti-amplification budget like every reply.
+   */
+  answerNatProbe(txid: bigint, from: Addr, serverPort: number): void {
+    this.stats.count("nat_probe");
+    this.send(from, txid, {
+      case: "natProbeAck",
+      value: { $typeName: "holepunch.v1.NatProbeAck", observed: toWireAddress(from), serverPort },
+    });
   }
 
   private takeName(key: string, now: number): boolean {
@@ -274,7 +329,7 @@ export class Rendezvous {
   }
 
   private sendInitiate(to: Registration, peer: Registration, token: Uint8Array, initiator: boolean, txid: bigint): void {
-    const fields = { peerName: peer.name, candidates: candidatesOf(peer), token, initiator, peerKey: peer.publicKey };
+    const fields = { peerName: peer.name, candidates: candidatesOf(peer), token, initiator, peerKey: peer.publicKey, relay: this.relays !== undefined };
     this.budget = Number.POSITIVE_INFINITY; // both ends are registered: verified addresses
     this.send(to.observed, txid, {
       case: "holePunchInitiate",

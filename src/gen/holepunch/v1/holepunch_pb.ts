@@ -16,7 +16,7 @@ import type { Message as Message$1 } from "@bufbuild/protobuf";
  * Describes the file holepunch/v1/holepunch.proto.
  */
 export const file_holepunch_v1_holepunch: GenFile = /*@__PURE__*/
-  fileDesc("Chxob2xlcHVuY2gvdjEvaG9sZXB1bmNoLnByb3RvEgxob2xlcHVuY2gudjEiywUKCEVudmVsb3BlEgwKBHR4aWQYASABKAQSKgoIcmVnaXN0ZXIYCiABKAsyFi5ob2xlcHVuY2gudjEuUmVnaXN0ZXJIABIsCglrZWVwYWxpdmUYCyABKAsyFy5ob2xlcHVuY2gudjEuS2VlcGFsaXZlSAASPAoSaG9sZV9wdW5jaF9yZXF1ZXN0GAwgASgLMh4uaG9sZXB1bmNoLnYxLkhvbGVQdW5jaFJlcXVlc3RIABIuCgp1bnJlZ2lzdGVyGA0gASgLMhguaG9sZXB1bmNoLnYxLlVucmVnaXN0ZXJIABIxCgxyZWdpc3Rlcl9hY2sYFCABKAsyGS5ob2xlcHVuY2gudjEuUmVnaXN0ZXJBY2tIABIzCg1rZWVwYWxpdmVfYWNrGBUgASgLMhouaG9sZXB1bmNoLnYxLktlZXBhbGl2ZUFja0gAEk0KG2hvbGVfcHVuY2hfcmVzcG9uc2VfdW5rbm93bhgWIAEoCzImLmhvbGVwdW5jaC52MS5Ib2xlUHVuY2hSZXNwb25zZVVua25vd25IABI+ChNob2xlX3B1bmNoX2luaXRpYXRlGBcgASgLMh8uaG9sZXB1bmNoLnYxLkhvbGVQdW5jaEluaXRpYXRlSAASJAoFZXJyb3IYGCABKAsyEy5ob2xlcHVuY2gudjEuRXJyb3JIABIsCgljaGFsbGVuZ2UYGSABKAsyFy5ob2xlcHVuY2gudjEuQ2hhbGxlbmdlSAASLwoLcHVuY2hfcHJvYmUYHiABKAsyGC5ob2xlcHVuY2gudjEuUHVuY2hQcm9iZUgAEisKCXB1bmNoX2FjaxgfIAEoCzIWLmhvbGVwdW5jaC52MS5QdW5jaEFja0gAEiYKBnNlYWxlZBgjIAEoCzIULmhvbGVwdW5jaC52MS5TZWFsZWRIAEIGCgRib2R5SgQIIBAhSgQIIRAiSgQIIhAjIiMKB0FkZHJlc3MSCgoCaXAYASABKAwSDAoEcG9ydBgCIAEoDSKxAQoIUmVnaXN0ZXISDAoEbmFtZRgBIAEoCRISCgpwdWJsaWNfa2V5GAIgASgMEi4KD2xvY2FsX2FkZHJlc3NlcxgDIAMoCzIVLmhvbGVwdW5jaC52MS5BZGRyZXNzEhAKCHNvZnR3YXJlGAQgASgJEg4KBmNvb2tpZRgFIAEoDBIRCglzaWduYXR1cmUYBiABKAwSDQoFdG9rZW4YByABKAkSDwoHcGFkZGluZxgPIAEoDCIbCglDaGFsbGVuZ2USDgoGY29va2llGAEgASgMInoKC1JlZ2lzdGVyQWNrEgwKBG5hbWUYASABKAkSJwoIb2JzZXJ2ZWQYAiABKAsyFS5ob2xlcHVuY2gudjEuQWRkcmVzcxIOCgZ0dGxfbXMYAyABKA0SFAoMa2VlcGFsaXZlX21zGAQgASgNEg4KBnNlY3JldBgFIAEoDCIpCglLZWVwYWxpdmUSDAoEbmFtZRgBIAEoCRIOCgZzZWNyZXQYAiABKAwiKgoKVW5yZWdpc3RlchIMCgRuYW1lGAEgASgJEg4KBnNlY3JldBgCIAEoDCI3CgxLZWVwYWxpdmVBY2sSJwoIb2JzZXJ2ZWQYASABKAsyFS5ob2xlcHVuY2gudjEuQWRkcmVzcyIyChBIb2xlUHVuY2hSZXF1ZXN0Eg4KBnRhcmdldBgBIAEoCRIOCgZzZWNyZXQYAiABKAwiKgoYSG9sZVB1bmNoUmVzcG9uc2VVbmtub3duEg4KBnRhcmdldBgBIAEoCSKVAQoRSG9sZVB1bmNoSW5pdGlhdGUSEQoJcGVlcl9uYW1lGAEgASgJEisKCmNhbmRpZGF0ZXMYAiADKAsyFy5ob2xlcHVuY2gudjEuQ2FuZGlkYXRlEg0KBXRva2VuGAMgASgMEhEKCWluaXRpYXRvchgEIAEoCBIQCghwZWVyX2tleRgFIAEoDBIMCgRhdXRoGAYgASgMIl4KCUNhbmRpZGF0ZRImCgdhZGRyZXNzGAEgASgLMhUuaG9sZXB1bmNoLnYxLkFkZHJlc3MSKQoEa2luZBgCIAEoDjIbLmhvbGVwdW5jaC52MS5DYW5kaWRhdGVLaW5kIjEKCUhhbmRzaGFrZRIRCgllcGhlbWVyYWwYASABKAwSEQoJc2lnbmF0dXJlGAIgASgMImcKClB1bmNoUHJvYmUSDQoFdG9rZW4YASABKAwSEQoJZnJvbV9uYW1lGAIgASgJEgsKA3NlcRgDIAEoBBIqCgloYW5kc2hha2UYBCABKAsyFy5ob2xlcHVuY2gudjEuSGFuZHNoYWtlIooBCghQdW5jaEFjaxINCgV0b2tlbhgBIAEoDBILCgNzZXEYAiABKAQSJwoIb2JzZXJ2ZWQYAyABKAsyFS5ob2xlcHVuY2gudjEuQWRkcmVzcxIqCgloYW5kc2hha2UYBCABKAsyFy5ob2xlcHVuY2gudjEuSGFuZHNoYWtlEg0KBXByb29mGAUgASgMIksKBlNlYWxlZBINCgV0b2tlbhgBIAEoDBINCgVlcG9jaBgCIAEoDRIPCgdjb3VudGVyGAMgASgEEhIKCmNpcGhlcnRleHQYBCABKAwi2QEKCVBlZXJGcmFtZRIoCgdtZXNzYWdlGAEgASgLMhUuaG9sZXB1bmNoLnYxLk1lc3NhZ2VIABIvCgttZXNzYWdlX2FjaxgCIAEoCzIYLmhvbGVwdW5jaC52MS5NZXNzYWdlQWNrSAASIAoDYnllGAMgASgLMhEuaG9sZXB1bmNoLnYxLkJ5ZUgAEiIKBHBpbmcYBCABKAsyEi5ob2xlcHVuY2gudjEuUGluZ0gAEiIKBHBvbmcYBSABKAsyEi5ob2xlcHVuY2gudjEuUG9uZ0gAQgcKBWZyYW1lIjIKB01lc3NhZ2USCwoDc2VxGAEgASgEEgwKBGRhdGEYAiABKAwSDAoEbGFzdBgDIAEoCCIZCgpNZXNzYWdlQWNrEgsKA3NlcRgBIAEoBCIVCgNCeWUSDgoGcmVhc29uGAEgASgJIhMKBFBpbmcSCwoDc2VxGAEgASgEIhMKBFBvbmcSCwoDc2VxGAEgASgEInMKBUVycm9yEiUKBGNvZGUYASABKA4yFy5ob2xlcHVuY2gudjEuRXJyb3JDb2RlEg8KB21lc3NhZ2UYAiABKAkSFgoOcmV0cnlfYWZ0ZXJfbXMYAyABKA0SGgoSc3VwcG9ydGVkX3ZlcnNpb25zGAQgAygNKmYKDUNhbmRpZGF0ZUtpbmQSHgoaQ0FORElEQVRFX0tJTkRfVU5TUEVDSUZJRUQQABIbChdDQU5ESURBVEVfS0lORF9PQlNFUlZFRBABEhgKFENBTkRJREFURV9LSU5EX0xPQ0FMEAIqlwIKCUVycm9yQ29kZRIaChZFUlJPUl9DT0RFX1VOU1BFQ0lGSUVEEAASGwoXRVJST1JfQ09ERV9OQU1FX0lOVkFMSUQQARIZChVFUlJPUl9DT0RFX05BTUVfVEFLRU4QAhIbChdFUlJPUl9DT0RFX1JBVEVfTElNSVRFRBADEiIKHkVSUk9SX0NPREVfVU5TVVBQT1JURURfVkVSU0lPThAEEh0KGUVSUk9SX0NPREVfTk9UX1JFR0lTVEVSRUQQBRIcChhFUlJPUl9DT0RFX1JFR0lTVFJZX0ZVTEwQBhIcChhFUlJPUl9DT0RFX0JBRF9TSUdOQVRVUkUQBxIaChZFUlJPUl9DT0RFX05PVF9BTExPV0VEEAhiBnByb3RvMw");
+  fileDesc("Chxob2xlcHVuY2gvdjEvaG9sZXB1bmNoLnByb3RvEgxob2xlcHVuY2gudjEi2wYKCEVudmVsb3BlEgwKBHR4aWQYASABKAQSKgoIcmVnaXN0ZXIYCiABKAsyFi5ob2xlcHVuY2gudjEuUmVnaXN0ZXJIABIsCglrZWVwYWxpdmUYCyABKAsyFy5ob2xlcHVuY2gudjEuS2VlcGFsaXZlSAASPAoSaG9sZV9wdW5jaF9yZXF1ZXN0GAwgASgLMh4uaG9sZXB1bmNoLnYxLkhvbGVQdW5jaFJlcXVlc3RIABIuCgp1bnJlZ2lzdGVyGA0gASgLMhguaG9sZXB1bmNoLnYxLlVucmVnaXN0ZXJIABItCgpyZWxheV9kYXRhGA4gASgLMhcuaG9sZXB1bmNoLnYxLlJlbGF5RGF0YUgAEisKCW5hdF9wcm9iZRgPIAEoCzIWLmhvbGVwdW5jaC52MS5OYXRQcm9iZUgAEjEKDHJlZ2lzdGVyX2FjaxgUIAEoCzIZLmhvbGVwdW5jaC52MS5SZWdpc3RlckFja0gAEjMKDWtlZXBhbGl2ZV9hY2sYFSABKAsyGi5ob2xlcHVuY2gudjEuS2VlcGFsaXZlQWNrSAASTQobaG9sZV9wdW5jaF9yZXNwb25zZV91bmtub3duGBYgASgLMiYuaG9sZXB1bmNoLnYxLkhvbGVQdW5jaFJlc3BvbnNlVW5rbm93bkgAEj4KE2hvbGVfcHVuY2hfaW5pdGlhdGUYFyABKAsyHy5ob2xlcHVuY2gudjEuSG9sZVB1bmNoSW5pdGlhdGVIABIkCgVlcnJvchgYIAEoCzITLmhvbGVwdW5jaC52MS5FcnJvckgAEiwKCWNoYWxsZW5nZRgZIAEoCzIXLmhvbGVwdW5jaC52MS5DaGFsbGVuZ2VIABIyCg1uYXRfcHJvYmVfYWNrGBogASgLMhkuaG9sZXB1bmNoLnYxLk5hdFByb2JlQWNrSAASLwoLcHVuY2hfcHJvYmUYHiABKAsyGC5ob2xlcHVuY2gudjEuUHVuY2hQcm9iZUgAEisKCXB1bmNoX2FjaxgfIAEoCzIWLmhvbGVwdW5jaC52MS5QdW5jaEFja0gAEiYKBnNlYWxlZBgjIAEoCzIULmhvbGVwdW5jaC52MS5TZWFsZWRIAEIGCgRib2R5SgQIIBAhSgQIIRAiSgQIIhAjIiMKB0FkZHJlc3MSCgoCaXAYASABKAwSDAoEcG9ydBgCIAEoDSKxAQoIUmVnaXN0ZXISDAoEbmFtZRgBIAEoCRISCgpwdWJsaWNfa2V5GAIgASgMEi4KD2xvY2FsX2FkZHJlc3NlcxgDIAMoCzIVLmhvbGVwdW5jaC52MS5BZGRyZXNzEhAKCHNvZnR3YXJlGAQgASgJEg4KBmNvb2tpZRgFIAEoDBIRCglzaWduYXR1cmUYBiABKAwSDQoFdG9rZW4YByABKAkSDwoHcGFkZGluZxgPIAEoDCIbCglDaGFsbGVuZ2USDgoGY29va2llGAEgASgMInoKC1JlZ2lzdGVyQWNrEgwKBG5hbWUYASABKAkSJwoIb2JzZXJ2ZWQYAiABKAsyFS5ob2xlcHVuY2gudjEuQWRkcmVzcxIOCgZ0dGxfbXMYAyABKA0SFAoMa2VlcGFsaXZlX21zGAQgASgNEg4KBnNlY3JldBgFIAEoDCIpCglLZWVwYWxpdmUSDAoEbmFtZRgBIAEoCRIOCgZzZWNyZXQYAiABKAwiKgoKVW5yZWdpc3RlchIMCgRuYW1lGAEgASgJEg4KBnNlY3JldBgCIAEoDCI3CgxLZWVwYWxpdmVBY2sSJwoIb2JzZXJ2ZWQYASABKAsyFS5ob2xlcHVuY2gudjEuQWRkcmVzcyIyChBIb2xlUHVuY2hSZXF1ZXN0Eg4KBnRhcmdldBgBIAEoCRIOCgZzZWNyZXQYAiABKAwiKgoYSG9sZVB1bmNoUmVzcG9uc2VVbmtub3duEg4KBnRhcmdldBgBIAEoCSKkAQoRSG9sZVB1bmNoSW5pdGlhdGUSEQoJcGVlcl9uYW1lGAEgASgJEisKCmNhbmRpZGF0ZXMYAiADKAsyFy5ob2xlcHVuY2gudjEuQ2FuZGlkYXRlEg0KBXRva2VuGAMgASgMEhEKCWluaXRpYXRvchgEIAEoCBIQCghwZWVyX2tleRgFIAEoDBIMCgRhdXRoGAYgASgMEg0KBXJlbGF5GAcgASgIIjsKCVJlbGF5RGF0YRINCgV0b2tlbhgBIAEoDBIOCgZzZWNyZXQYAiABKAwSDwoHcGF5bG9hZBgDIAEoDCIbCghOYXRQcm9iZRIPCgdwYWRkaW5nGAEgASgMIksKC05hdFByb2JlQWNrEicKCG9ic2VydmVkGAEgASgLMhUuaG9sZXB1bmNoLnYxLkFkZHJlc3MSEwoLc2VydmVyX3BvcnQYAiABKA0iXgoJQ2FuZGlkYXRlEiYKB2FkZHJlc3MYASABKAsyFS5ob2xlcHVuY2gudjEuQWRkcmVzcxIpCgRraW5kGAIgASgOMhsuaG9sZXB1bmNoLnYxLkNhbmRpZGF0ZUtpbmQiMQoJSGFuZHNoYWtlEhEKCWVwaGVtZXJhbBgBIAEoDBIRCglzaWduYXR1cmUYAiABKAwiZwoKUHVuY2hQcm9iZRINCgV0b2tlbhgBIAEoDBIRCglmcm9tX25hbWUYAiABKAkSCwoDc2VxGAMgASgEEioKCWhhbmRzaGFrZRgEIAEoCzIXLmhvbGVwdW5jaC52MS5IYW5kc2hha2UiigEKCFB1bmNoQWNrEg0KBXRva2VuGAEgASgMEgsKA3NlcRgCIAEoBBInCghvYnNlcnZlZBgDIAEoCzIVLmhvbGVwdW5jaC52MS5BZGRyZXNzEioKCWhhbmRzaGFrZRgEIAEoCzIXLmhvbGVwdW5jaC52MS5IYW5kc2hha2USDQoFcHJvb2YYBSABKAwiSwoGU2VhbGVkEg0KBXRva2VuGAEgASgMEg0KBWVwb2NoGAIgASgNEg8KB2NvdW50ZXIYAyABKAQSEgoKY2lwaGVydGV4dBgEIAEoDCLZAQoJUGVlckZyYW1lEigKB21lc3NhZ2UYASABKAsyFS5ob2xlcHVuY2gudjEuTWVzc2FnZUgAEi8KC21lc3NhZ2VfYWNrGAIgASgLMhguaG9sZXB1bmNoLnYxLk1lc3NhZ2VBY2tIABIgCgNieWUYAyABKAsyES5ob2xlcHVuY2gudjEuQnllSAASIgoEcGluZxgEIAEoCzISLmhvbGVwdW5jaC52MS5QaW5nSAASIgoEcG9uZxgFIAEoCzISLmhvbGVwdW5jaC52MS5Qb25nSABCBwoFZnJhbWUiMgoHTWVzc2FnZRILCgNzZXEYASABKAQSDAoEZGF0YRgCIAEoDBIMCgRsYXN0GAMgASgIIhkKCk1lc3NhZ2VBY2sSCwoDc2VxGAEgASgEIhUKA0J5ZRIOCgZyZWFzb24YASABKAkiEwoEUGluZxILCgNzZXEYASABKAQiEwoEUG9uZxILCgNzZXEYASABKAQicwoFRXJyb3ISJQoEY29kZRgBIAEoDjIXLmhvbGVwdW5jaC52MS5FcnJvckNvZGUSDwoHbWVzc2FnZRgCIAEoCRIWCg5yZXRyeV9hZnRlcl9tcxgDIAEoDRIaChJzdXBwb3J0ZWRfdmVyc2lvbnMYBCADKA0qZgoNQ2FuZGlkYXRlS2luZBIeChpDQU5ESURBVEVfS0lORF9VTlNQRUNJRklFRBAAEhsKF0NBTkRJREFURV9LSU5EX09CU0VSVkVEEAESGAoUQ0FORElEQVRFX0tJTkRfTE9DQUwQAiqXAgoJRXJyb3JDb2RlEhoKFkVSUk9SX0NPREVfVU5TUEVDSUZJRUQQABIbChdFUlJPUl9DT0RFX05BTUVfSU5WQUxJRBABEhkKFUVSUk9SX0NPREVfTkFNRV9UQUtFThACEhsKF0VSUk9SX0NPREVfUkFURV9MSU1JVEVEEAMSIgoeRVJST1JfQ09ERV9VTlNVUFBPUlRFRF9WRVJTSU9OEAQSHQoZRVJST1JfQ09ERV9OT1RfUkVHSVNURVJFRBAFEhwKGEVSUk9SX0NPREVfUkVHSVNUUllfRlVMTBAGEhwKGEVSUk9SX0NPREVfQkFEX1NJR05BVFVSRRAHEhoKFkVSUk9SX0NPREVfTk9UX0FMTE9XRUQQCGIGcHJvdG8z");
 
 /**
  * One datagram. `txid` correlates a request with its reply (every
@@ -61,6 +61,20 @@ export type Envelope = Message$1<"holepunch.v1.Envelope"> & {
     case: "unregister";
   } | {
     /**
+     * client <-> server, both ways
+     *
+     * @generated from field: holepunch.v1.RelayData relay_data = 14;
+     */
+    value: RelayData;
+    case: "relayData";
+  } | {
+    /**
+     * @generated from field: holepunch.v1.NatProbe nat_probe = 15;
+     */
+    value: NatProbe;
+    case: "natProbe";
+  } | {
+    /**
      * server -> client
      *
      * @generated from field: holepunch.v1.RegisterAck register_ack = 20;
@@ -97,6 +111,12 @@ export type Envelope = Message$1<"holepunch.v1.Envelope"> & {
      */
     value: Challenge;
     case: "challenge";
+  } | {
+    /**
+     * @generated from field: holepunch.v1.NatProbeAck nat_probe_ack = 26;
+     */
+    value: NatProbeAck;
+    case: "natProbeAck";
   } | {
     /**
      * peer <-> peer
@@ -438,6 +458,13 @@ export type HolePunchInitiate = Message$1<"holepunch.v1.HolePunchInitiate"> & {
    * @generated from field: bytes auth = 6;
    */
   auth: Uint8Array;
+
+  /**
+   * The server will relay this attempt's packets (RelayData) if no direct path works.
+   *
+   * @generated from field: bool relay = 7;
+   */
+  relay: boolean;
 };
 
 /**
@@ -446,6 +473,84 @@ export type HolePunchInitiate = Message$1<"holepunch.v1.HolePunchInitiate"> & {
  */
 export const HolePunchInitiateSchema: GenMessage<HolePunchInitiate> = /*@__PURE__*/
   messageDesc(file_holepunch_v1_holepunch, 10);
+
+/**
+ * A peer datagram (a whole encoded PunchProbe, PunchAck or Sealed envelope)
+ * carried through the server when no direct path works. Client -> server:
+ * `secret` is the sender's registration secret and the server forwards the
+ * payload to the other peer of the attempt `token`. Server -> client: no
+ * secret. The payload is end-to-end authenticated (and, once Sealed,
+ * encrypted) between the peers: the server cannot read or forge it.
+ *
+ * @generated from message holepunch.v1.RelayData
+ */
+export type RelayData = Message$1<"holepunch.v1.RelayData"> & {
+  /**
+   * @generated from field: bytes token = 1;
+   */
+  token: Uint8Array;
+
+  /**
+   * @generated from field: bytes secret = 2;
+   */
+  secret: Uint8Array;
+
+  /**
+   * @generated from field: bytes payload = 3;
+   */
+  payload: Uint8Array;
+};
+
+/**
+ * Describes the message holepunch.v1.RelayData.
+ * Use `create(RelayDataSchema)` to create a new message.
+ */
+export const RelayDataSchema: GenMessage<RelayData> = /*@__PURE__*/
+  messageDesc(file_holepunch_v1_holepunch, 11);
+
+/**
+ * NAT discovery: "what address do you see me at?", sent to the server's main
+ * and alternate ports. Padded so the answer is never larger than the question.
+ *
+ * @generated from message holepunch.v1.NatProbe
+ */
+export type NatProbe = Message$1<"holepunch.v1.NatProbe"> & {
+  /**
+   * @generated from field: bytes padding = 1;
+   */
+  padding: Uint8Array;
+};
+
+/**
+ * Describes the message holepunch.v1.NatProbe.
+ * Use `create(NatProbeSchema)` to create a new message.
+ */
+export const NatProbeSchema: GenMessage<NatProbe> = /*@__PURE__*/
+  messageDesc(file_holepunch_v1_holepunch, 12);
+
+/**
+ * @generated from message holepunch.v1.NatProbeAck
+ */
+export type NatProbeAck = Message$1<"holepunch.v1.NatProbeAck"> & {
+  /**
+   * @generated from field: holepunch.v1.Address observed = 1;
+   */
+  observed?: Address | undefined;
+
+  /**
+   * The server port that answered (main or alternate).
+   *
+   * @generated from field: uint32 server_port = 2;
+   */
+  serverPort: number;
+};
+
+/**
+ * Describes the message holepunch.v1.NatProbeAck.
+ * Use `create(NatProbeAckSchema)` to create a new message.
+ */
+export const NatProbeAckSchema: GenMessage<NatProbeAck> = /*@__PURE__*/
+  messageDesc(file_holepunch_v1_holepunch, 13);
 
 /**
  * @generated from message holepunch.v1.Candidate
@@ -467,7 +572,7 @@ export type Candidate = Message$1<"holepunch.v1.Candidate"> & {
  * Use `create(CandidateSchema)` to create a new message.
  */
 export const CandidateSchema: GenMessage<Candidate> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 11);
+  messageDesc(file_holepunch_v1_holepunch, 14);
 
 /**
  * The half of the key exchange each side sends in every probe and ack: an
@@ -493,7 +598,7 @@ export type Handshake = Message$1<"holepunch.v1.Handshake"> & {
  * Use `create(HandshakeSchema)` to create a new message.
  */
 export const HandshakeSchema: GenMessage<Handshake> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 12);
+  messageDesc(file_holepunch_v1_holepunch, 15);
 
 /**
  * Peer-to-peer probe while punching.
@@ -527,7 +632,7 @@ export type PunchProbe = Message$1<"holepunch.v1.PunchProbe"> & {
  * Use `create(PunchProbeSchema)` to create a new message.
  */
 export const PunchProbeSchema: GenMessage<PunchProbe> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 13);
+  messageDesc(file_holepunch_v1_holepunch, 16);
 
 /**
  * Answer to a PunchProbe, sent back to the address the probe came from.
@@ -572,7 +677,7 @@ export type PunchAck = Message$1<"holepunch.v1.PunchAck"> & {
  * Use `create(PunchAckSchema)` to create a new message.
  */
 export const PunchAckSchema: GenMessage<PunchAck> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 14);
+  messageDesc(file_holepunch_v1_holepunch, 17);
 
 /**
  * Every packet of an established session: a PeerFrame, encrypted and
@@ -609,7 +714,7 @@ export type Sealed = Message$1<"holepunch.v1.Sealed"> & {
  * Use `create(SealedSchema)` to create a new message.
  */
 export const SealedSchema: GenMessage<Sealed> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 15);
+  messageDesc(file_holepunch_v1_holepunch, 18);
 
 /**
  * The plaintext inside Sealed.
@@ -658,7 +763,7 @@ export type PeerFrame = Message$1<"holepunch.v1.PeerFrame"> & {
  * Use `create(PeerFrameSchema)` to create a new message.
  */
 export const PeerFrameSchema: GenMessage<PeerFrame> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 16);
+  messageDesc(file_holepunch_v1_holepunch, 19);
 
 /**
  * One chunk of a chat line. Chunks are numbered from 1 per session; a line is
@@ -688,7 +793,7 @@ export type Message = Message$1<"holepunch.v1.Message"> & {
  * Use `create(MessageSchema)` to create a new message.
  */
 export const MessageSchema: GenMessage<Message> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 17);
+  messageDesc(file_holepunch_v1_holepunch, 20);
 
 /**
  * Cumulative acknowledgement: every chunk up to and including `seq` arrived.
@@ -707,7 +812,7 @@ export type MessageAck = Message$1<"holepunch.v1.MessageAck"> & {
  * Use `create(MessageAckSchema)` to create a new message.
  */
 export const MessageAckSchema: GenMessage<MessageAck> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 18);
+  messageDesc(file_holepunch_v1_holepunch, 21);
 
 /**
  * The peer is ending the session.
@@ -726,7 +831,7 @@ export type Bye = Message$1<"holepunch.v1.Bye"> & {
  * Use `create(ByeSchema)` to create a new message.
  */
 export const ByeSchema: GenMessage<Bye> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 19);
+  messageDesc(file_holepunch_v1_holepunch, 22);
 
 /**
  * Session keepalive and RTT probe; answered with a Pong echoing `seq`.
@@ -745,7 +850,7 @@ export type Ping = Message$1<"holepunch.v1.Ping"> & {
  * Use `create(PingSchema)` to create a new message.
  */
 export const PingSchema: GenMessage<Ping> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 20);
+  messageDesc(file_holepunch_v1_holepunch, 23);
 
 /**
  * @generated from message holepunch.v1.Pong
@@ -762,7 +867,7 @@ export type Pong = Message$1<"holepunch.v1.Pong"> & {
  * Use `create(PongSchema)` to create a new message.
  */
 export const PongSchema: GenMessage<Pong> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 21);
+  messageDesc(file_holepunch_v1_holepunch, 24);
 
 /**
  * A request was refused. `txid` of the Envelope is the request's.
@@ -798,7 +903,7 @@ export type Error = Message$1<"holepunch.v1.Error"> & {
  * Use `create(ErrorSchema)` to create a new message.
  */
 export const ErrorSchema: GenMessage<Error> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 22);
+  messageDesc(file_holepunch_v1_holepunch, 25);
 
 /**
  * Where a candidate address came from.
