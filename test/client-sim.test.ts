@@ -40,21 +40,76 @@ describe("NAT matrix (simulated)", () => {
 
   // Pairs that simultaneous probing alone cannot open: a port-restricted NAT
   // only lets in the exact port it sent to, and a random-port NAT never
-  // reuses the port the other side learned. They need port prediction or a
-  // relay (issue 4); until then the client must say so, not claim success.
+  // reuses the port the other side learned. They connect through the relay.
   const hard: Array<[string, Site, Site]> = [
-    ["cone ↔ random (needs port prediction)", "cone", "random"],
-    ["random ↔ random (needs a relay)", "random", "random"],
+    ["cone ↔ random", "cone", "random"],
+    ["random ↔ random", "random", "random"],
   ];
-  for (const [name, a, b] of hard) test(`${name}: PUNCH_FAILED, never a false 'connected'`, () => {
+  for (const [name, a, b] of hard) {
+    test(`${name}: through the relay, path "relay"`, () => {
+      const w = world();
+      const alice = w.peer("alice", a);
+      const bob = w.peer("bob", b, "alice");
+      w.net.clock.advance(5 * second);
+      expect(connected(alice)).toMatchObject({ path: "relay", address: "relay:198.18.0.1:39738" });
+      expect(connected(bob)).toMatchObject({ path: "relay" });
+      for (let i = 0; i < 20; i++) bob.client.sendLine(`b${i}`);
+      alice.client.sendLine("via the server, sealed");
+      w.net.clock.advance(5 * second);
+      expect(messages(alice)).toEqual(Array.from({ length: 20 }, (_, i) => `b${i}`));
+      expect(messages(bob)).toEqual(["via the server, sealed"]);
+      expect(w.server().stats.get("relay_bytes")).toBeGreaterThan(0);
+    });
+    test(`${name}, relay off: PUNCH_FAILED, never a false 'connected'`, () => {
+      const w = world(0, 1, { relay: false });
+      const alice = w.peer("alice", a);
+      const bob = w.peer("bob", b, "alice", undefined, 20 * second);
+      w.net.clock.advance(25 * second);
+      expect(connected(alice)).toBeUndefined();
+      expect(connected(bob)).toBeUndefined();
+      expect(bob.events.at(-1)).toMatchObject({ event: "error", code: "PUNCH_FAILED" });
+      expect(bob.exit).toBe(9);
+    });
+  }
+
+  test("slow punching starts on the relay and upgrades to direct live, without losing a line", () => {
     const w = world();
-    const alice = w.peer("alice", a);
-    const bob = w.peer("bob", b, "alice", undefined, 20 * second);
-    w.net.clock.advance(25 * second);
-    expect(connected(alice)).toBeUndefined();
-    expect(connected(bob)).toBeUndefined();
-    expect(bob.events.at(-1)).toMatchObject({ event: "error", code: "PUNCH_FAILED" });
-    expect(bob.exit).toBe(9);
+    let blockDirect = true;
+    // Direct packets between the two NATs are lost for the first 3 s.
+    w.net.tap = (b, from, to) => (blockDirect && from.ip.startsWith("198.18.1.") && to.ip.startsWith("198.18.1.") ? null : b);
+    const alice = w.peer("alice", "cone");
+    const bob = w.peer("bob", "cone", "alice");
+    w.net.clock.advance(2 * second);
+    expect(connected(bob)).toMatchObject({ path: "relay" });
+    for (let i = 0; i < 10; i++) bob.client.sendLine(`before ${i}`);
+    w.net.clock.advance(1 * second);
+    blockDirect = false;
+    for (let i = 0; i < 10; i++) bob.client.sendLine(`during ${i}`);
+    w.net.clock.advance(3 * second);
+    for (let i = 0; i < 10; i++) bob.client.sendLine(`after ${i}`);
+    w.net.clock.advance(2 * second);
+    expect(bob.events.find((e) => e.event === "path")).toMatchObject({ path: "direct", address: expect.stringMatching(/^198\.18\.1\./) });
+    expect(alice.events.find((e) => e.event === "path")).toMatchObject({ path: "direct" });
+    const want = ["before", "during", "after"].flatMap((p) => Array.from({ length: 10 }, (_, i) => `${p} ${i}`));
+    expect(messages(alice)).toEqual(want);
+    const relayed = w.server().stats.get("relay_bytes");
+    alice.client.sendLine("direct now");
+    w.net.clock.advance(1 * second);
+    expect(w.server().stats.get("relay_bytes")).toBe(relayed); // nothing more through the server
+    expect(messages(bob)).toEqual(["direct now"]);
+  });
+
+  test("relay quota: a session that exceeds it stops being relayed", () => {
+    const w = world(0, 1, { relay: { quotaBytes: 20_000 } });
+    const alice = w.peer("alice", "random");
+    const bob = w.peer("bob", "random", "alice");
+    w.net.clock.advance(5 * second);
+    expect(connected(bob)).toMatchObject({ path: "relay" });
+    for (let i = 0; i < 100; i++) bob.client.sendLine("x".repeat(900));
+    w.net.clock.advance(10 * second);
+    expect(messages(alice).length).toBeGreaterThan(0);
+    expect(messages(alice).length).toBeLessThan(100);
+    expect(w.server().stats.droppedFor("relay_quota")).toBeGreaterThan(0);
   });
 });
 

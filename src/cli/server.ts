@@ -1,7 +1,15 @@
 #!/usr/bin/env bun
 // hp-server: the rendezvous server. Parses flags and runs the library.
 import { cac } from "cac";
-import { DEFAULT_MAX_CLIENTS, DEFAULT_PORT, MAX_NAMES_PER_IP, RATE_BURST_PER_IP, RATE_PER_IP_PER_SECOND } from "../constants.ts";
+import {
+  DEFAULT_MAX_CLIENTS,
+  DEFAULT_PORT,
+  MAX_NAMES_PER_IP,
+  RATE_BURST_PER_IP,
+  RATE_PER_IP_PER_SECOND,
+  RELAY_BYTES_PER_SECOND,
+  RELAY_QUOTA_BYTES,
+} from "../constants.ts";
 import { loadAllowList } from "../identity/allow-list.ts";
 import { createLogger, type LogFormat } from "../log.ts";
 import { startServer } from "../server/udp-server.ts";
@@ -14,6 +22,11 @@ cli
   .usage("[options]\n\n  Rendezvous server for UDP hole punching: clients register names here and get introduced.")
   .option("--host <host>", "Address to bind (default: all interfaces, IPv4 and IPv6)")
   .option("--port <port>", `UDP port (default: ${DEFAULT_PORT})`)
+  .option("--alt-port <n>", "Second UDP port for NAT discovery (default: port + 1; off to disable)")
+  .option("--alt-host <host>", "Address for the second port (default: --host)")
+  .option("--relay-rate <bytes>", `Relay: bytes per second per peer (default: ${RELAY_BYTES_PER_SECOND})`)
+  .option("--relay-quota <bytes>", `Relay: bytes per session (default: ${RELAY_QUOTA_BYTES})`)
+  .option("--no-relay", "Do not relay for peers that cannot punch")
   .option("--max-clients <n>", `Registry size cap (default: ${DEFAULT_MAX_CLIENTS})`)
   .option("--rate <n>", `Requests per second allowed per source IP, 0 for no limits at all (also none per name) (default: ${RATE_PER_IP_PER_SECOND})`)
   .option("--burst <n>", `Burst allowed per source IP (default: ${RATE_BURST_PER_IP})`)
@@ -30,6 +43,14 @@ async function run(flags: Record<string, unknown>): Promise<void> {
   const port = intOption(flags.port, "--port", DEFAULT_PORT, 0, 65535);
   const maxClients = intOption(flags.maxClients, "--max-clients", DEFAULT_MAX_CLIENTS, 1, 100_000_000);
   const host = typeof flags.host === "string" ? flags.host : undefined;
+  const altPort = flags.altPort === "off" ? false : flags.altPort === undefined ? undefined : intOption(flags.altPort, "--alt-port", 0, 0, 65535);
+  const relay =
+    flags.relay === false
+      ? (false as const)
+      : {
+          bytesPerSecond: intOption(flags.relayRate, "--relay-rate", RELAY_BYTES_PER_SECOND, 1, 1e12),
+          quotaBytes: intOption(flags.relayQuota, "--relay-quota", RELAY_QUOTA_BYTES, 1, 1e15),
+        };
   const maxPerIp = intOption(flags.maxPerIp, "--max-per-ip", MAX_NAMES_PER_IP, 1, 100_000_000);
   let allow: Map<string, Uint8Array> | undefined;
   if (flags.allow !== undefined) {
@@ -48,6 +69,9 @@ async function run(flags: Record<string, unknown>): Promise<void> {
     server = await startServer({
       host,
       port,
+      altPort,
+      altHost: typeof flags.altHost === "string" ? flags.altHost : undefined,
+      relay,
       maxClients,
       maxPerIp,
       allow,
@@ -62,6 +86,8 @@ async function run(flags: Record<string, unknown>): Promise<void> {
   }
   log.info(`listening on ${formatAddr({ ip: server.host, port: server.port })} (udp)`, {
     version: VERSION,
+    alt_port: server.altPort,
+    relay: relay ? "on" : "off",
     allow_list: allow ? allow.size : undefined,
     token: token ? "required" : undefined,
   });

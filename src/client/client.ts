@@ -13,12 +13,13 @@ import { formatAddr, sameAddr, type Addr } from "../net/address.ts";
 import { classify, decodePacket, encodePacket, type Body } from "../protocol/packet.ts";
 import { fromWireAddress } from "../protocol/wire-address.ts";
 import { SOFTWARE } from "../version.ts";
-import { PeerLink } from "./peer-link.ts";
+import { isRelay, PeerLink, RELAY, type PathKind } from "./peer-link.ts";
 import { ServerLink } from "./server-link.ts";
 
 export type ClientEvent =
   | { event: "registered"; name: string; observed: string }
-  | { event: "connected"; peer: string; address: string; path: "direct"; rtt_ms: number }
+  | { event: "connected"; peer: string; address: string; path: PathKind; rtt_ms: number }
+  | { event: "path"; peer: string; address: string; path: PathKind }
   | { event: "message"; from: string; text: string }
   | { event: "disconnected"; peer: string; reason: string; unacked: number }
   | { event: "error"; code: ErrorCode; message: string };
@@ -69,6 +70,9 @@ export interface ClientOptions {
   peerTimeoutMs?: number;
   registerTimeoutMs?: number;
   rekey?: { packets: number; ms: number };
+  /** Use the server's relay when punching is slow or fails (default true). */
+  relay?: boolean;
+  relayAfterMs?: number;
 }
 
 const MAX_SEEN_TOKENS = 256;
@@ -140,6 +144,9 @@ export class HolePunchClient {
       case "error":
         if (!sameAddr(from, this.opts.server)) return this.drop("server_message_from_elsewhere");
         return this.server.handle(env);
+      case "relayData":
+        if (!sameAddr(from, this.opts.server)) return this.drop("server_message_from_elsewhere");
+        return this.fromRelay(env.body.value.token, env.body.value.payload);
       case "punchProbe":
       case "punchAck":
       case "sealed":
@@ -148,6 +155,38 @@ export class HolePunchClient {
       default:
         return this.drop("unexpected_type");
     }
+  }
+
+  /** A peer datagram that came through the server's relay. */
+  private fromRelay(token: Uint8Array, payload: Uint8Array): void {
+    if (!this.link || !sameBytes(token, this.link.token)) return this.drop("unknown_token");
+    let inner: Envelope;
+    try {
+      inner = decodePacket(payload);
+    } catch {
+      return this.drop("relay_bad_payload");
+    }
+    const b = inner.body;
+    if ((b.case !== "punchProbe" && b.case !== "punchAck" && b.case !== "sealed") || !sameBytes(b.value.token, token)) {
+      return this.drop("relay_bad_payload");
+    }
+    this.link.handle(inner, RELAY);
+  }
+
+  /** Sends a peer datagram, through the relay when addressed to it. */
+  private sendToPeer(body: Body, to: Addr): void {
+    if (!isRelay(to)) return this.opts.send(encodePacket(body), to);
+    const secret = this.server.secret;
+    if (!secret || !this.link) return;
+    const payload = encodePacket(body);
+    this.opts.send(
+      encodePacket({ case: "relayData", value: { $typeName: "holepunch.v1.RelayData", token: this.link.token, secret, payload } }),
+      this.opts.server,
+    );
+  }
+
+  private describe(address: Addr): string {
+    return isRelay(address) ? `relay:${formatAddr(this.opts.server)}` : formatAddr(address);
   }
 
   /** Sends a line to the peer; queued until a peer is connected. */
@@ -244,16 +283,19 @@ export class HolePunchClient {
     const peerKey = init.peerKey;
     const link: PeerLink = new PeerLink(
       this.opts.clock,
-      (body: Body, to: Addr) => this.opts.send(encodePacket(body), to),
+      (body: Body, to: Addr) => this.sendToPeer(body, to),
       this.log,
       {
-        connected: (address, rtt) => {
+        connected: (address, rtt, path) => {
           this.server.stopIntroducing();
           if (this.trust.check(peer, peerKey) === "new") {
             this.log.info(`trusting ${peer}'s key on first use`, { key: keyToText(peerKey), fingerprint: fingerprint(peerKey) });
             this.trust.remember(peer, peerKey);
           }
-          this.opts.onEvent({ event: "connected", peer, address: formatAddr(address), path: "direct", rtt_ms: Math.round(rtt * 10) / 10 });
+          this.opts.onEvent({ event: "connected", peer, address: this.describe(address), path, rtt_ms: Math.round(rtt * 10) / 10 });
+        },
+        pathChanged: (address, path) => {
+          this.opts.onEvent({ event: "path", peer, address: this.describe(address), path });
         },
         message: (text) => this.opts.onEvent({ event: "message", from: peer, text }),
         closed: (reason, code, unacked, wasConnected) => this.onLinkClosed(link, peer, reason, code, unacked, wasConnected),
@@ -269,6 +311,8 @@ export class HolePunchClient {
         punchTimeoutMs: this.opts.punchTimeoutMs,
         peerTimeoutMs: this.opts.peerTimeoutMs,
         rekey: this.opts.rekey,
+        relay: init.relay && this.opts.relay !== false,
+        relayAfterMs: this.opts.relayAfterMs,
       },
     );
     this.link = link;

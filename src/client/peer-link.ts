@@ -13,7 +13,17 @@
 // No I/O: sends through the injected function, times through the Clock.
 import { fromBinary, toBinary, create } from "@bufbuild/protobuf";
 import { PeerFrameSchema, type Envelope, type Handshake, type PeerFrame } from "../gen/holepunch/v1/holepunch_pb.ts";
-import { MAX_CANDIDATES, PEER_KEEPALIVE_INTERVAL, PEER_TIMEOUT, PROBE_INTERVAL, PUNCH_TIMEOUT, second } from "../constants.ts";
+import {
+  DIRECT_RETRY_FOR,
+  DIRECT_RETRY_INTERVAL,
+  MAX_CANDIDATES,
+  PEER_KEEPALIVE_INTERVAL,
+  PEER_TIMEOUT,
+  PROBE_INTERVAL,
+  PUNCH_TIMEOUT,
+  RELAY_AFTER,
+  second,
+} from "../constants.ts";
 import type { Clock, Timer } from "../clock.ts";
 import { ackProof, deriveSessionKeys, handshakeSigningInput, newEphemeral, type Ephemeral, type SessionKeys } from "../crypto/handshake.ts";
 import { equalBytes } from "../crypto/kdf.ts";
@@ -28,9 +38,20 @@ import { PROTOCOL_VERSION } from "../constants.ts";
 import { SessionFrames, type FrameSink } from "./session-frames.ts";
 
 export type LinkState = "punching" | "connected" | "closed";
+export type PathKind = "direct" | "relay";
+
+/**
+ * The relay as a candidate: packets "sent" here go to the server wrapped in
+ * RelayData, and those that come back through it are handled as if from here.
+ * Never handed to a socket.
+ */
+export const RELAY: Addr = Object.freeze({ ip: "relay", port: 0 });
+export const isRelay = (a: Addr): boolean => a.ip === RELAY.ip;
 
 export interface LinkEvents {
-  connected(address: Addr, rttMs: number): void;
+  connected(address: Addr, rttMs: number, path: PathKind): void;
+  /** The session moved to another path (relay -> direct upgrade). */
+  pathChanged(address: Addr, path: PathKind): void;
   message(text: string): void;
   /** `wasConnected`: the link had reached "connected" before it closed. */
   closed(reason: string, code: "PUNCH_FAILED" | "PEER_LOST" | undefined, unacked: number, wasConnected: boolean): void;
@@ -50,11 +71,16 @@ export interface LinkOptions {
   keepaliveMs?: number;
   /** Rekey limits (tests use small ones). */
   rekey?: { packets: number; ms: number };
+  /** The server offers to relay this attempt, and we may use it. */
+  relay?: boolean;
+  /** Punching this long without a path brings the relay in (default RELAY_AFTER). */
+  relayAfterMs?: number;
 }
 
 export class PeerLink implements FrameSink {
   state: LinkState = "punching";
   peerAddr: Addr | undefined;
+  path: PathKind = "direct";
   rttMs = 0;
   private candidates: Addr[];
   private probeSeq = 0n;
@@ -124,14 +150,14 @@ export class PeerLink implements FrameSink {
               $typeName: "holepunch.v1.PunchAck",
               token: this.token,
               seq: b.value.seq,
-              observed: toWireAddress(from),
+              observed: isRelay(from) ? undefined : toWireAddress(from),
               handshake: this.handshake,
               proof: ackProof(this.keys!.ackSend, b.value.seq),
             },
           },
           from,
         );
-        if (this.state === "punching" && !this.candidates.some((c) => sameAddr(c, from)) && this.candidates.length < MAX_CANDIDATES) {
+        if (this.state === "punching" && !isRelay(from) && !this.candidates.some((c) => sameAddr(c, from)) && this.candidates.length < MAX_CANDIDATES) {
           // Peer-reflexive (and authenticated): the peer's NAT picked a mapping the server never saw.
           this.log.debug("learned peer-reflexive candidate", { address: formatAddr(from) });
           this.candidates.push(from);
@@ -142,7 +168,7 @@ export class PeerLink implements FrameSink {
       case "punchAck":
         if (!this.acceptHandshake(b.value.handshake!)) return;
         if (!equalBytes(b.value.proof, ackProof(this.keys!.ackRecv, b.value.seq))) return this.events.dropped("bad_ack_proof");
-        return this.onAck(b.value.seq, from, fromWireAddress(b.value.observed!));
+        return this.onAck(b.value.seq, from, b.value.observed ? fromWireAddress(b.value.observed) : RELAY);
       case "sealed": {
         if (this.state !== "connected" || !this.cipher) return; // the sender retransmits; we ack once we have proof
         const plain = this.cipher.open({ epoch: b.value.epoch, counter: b.value.counter, ciphertext: b.value.ciphertext });
@@ -154,9 +180,11 @@ export class PeerLink implements FrameSink {
           return this.events.dropped("bad_frame");
         }
         if (validateFrame(frame)) return this.events.dropped("bad_frame");
-        // The peer is connected too (it sealed this): the handshake material is no
-        // longer needed. Forgetting it keeps a later compromise from reaching back.
-        this.forgetHandshake();
+        // The peer is connected too (it sealed this). Once both of us use the direct
+        // path the handshake material is no longer needed (until then it answers the
+        // probes that upgrade a relayed session). Forgetting it keeps a later
+        // compromise from reaching back.
+        if (this.path === "direct" && !isRelay(from)) this.forgetHandshake();
         // Authenticated and not a replay: if it came from elsewhere, the peer's NAT moved it.
         this.peerMoved(from);
         return this.session.onFrame(frame, from);
@@ -179,7 +207,9 @@ export class PeerLink implements FrameSink {
     this.events.message(text);
   }
 
+  /** An authenticated packet came from `to`: follow a direct peer whose address changed. Never moves onto the relay or off it (only a proven ack upgrades). */
   peerMoved(to: Addr): void {
+    if (this.path === "relay" || isRelay(to)) return;
     if (this.peerAddr && !sameAddr(this.peerAddr, to)) {
       this.log.info("peer moved", { from: formatAddr(this.peerAddr), to: formatAddr(to) });
       this.peerAddr = to;
@@ -229,15 +259,37 @@ export class PeerLink implements FrameSink {
     const sentAt = this.probesSent.get(seq);
     if (sentAt === undefined) return; // not one of our (recent) probes
     this.probesSent.delete(seq);
-    if (this.state !== "punching") return this.peerMoved(from);
     const now = this.clock.now();
+    if (this.state === "connected") {
+      if (this.path === "relay" && !isRelay(from)) return this.upgrade(from, now - sentAt);
+      return this.peerMoved(from);
+    }
     this.rttMs = now - sentAt;
     this.state = "connected";
     this.peerAddr = from;
+    this.path = isRelay(from) ? "relay" : "direct";
     this.probeTimer?.cancel();
-    this.log.debug("connected", { peer: this.opts.peerName, address: formatAddr(from), seen_as: formatAddr(observedBy), after_ms: Math.round(now - this.startedAt) });
+    this.log.debug("connected", { peer: this.opts.peerName, address: formatAddr(from), path: this.path, seen_as: formatAddr(observedBy), after_ms: Math.round(now - this.startedAt) });
     this.session.start(this.rttMs);
-    this.events.connected(from, this.rttMs);
+    this.events.connected(from, this.rttMs, this.path);
+    // On the relay, keep trying the direct candidates: upgrade as soon as one answers.
+    if (this.path === "relay") this.directRetry(now);
+  }
+
+  /** A direct candidate proved itself while we were on the relay: move the session there. */
+  private upgrade(to: Addr, rttMs: number): void {
+    this.probeTimer?.cancel();
+    this.path = "direct";
+    this.peerAddr = to;
+    this.rttMs = rttMs;
+    this.log.info("upgraded from relay to direct", { peer: this.opts.peerName, address: formatAddr(to), rtt_ms: Math.round(rttMs * 10) / 10 });
+    this.events.pathChanged(to, "direct");
+  }
+
+  private directRetry(since: number): void {
+    if (this.state !== "connected" || this.path !== "relay" || this.clock.now() - since > DIRECT_RETRY_FOR) return;
+    for (const c of this.candidates) this.sendProbe(c);
+    this.probeTimer = this.clock.setTimer(DIRECT_RETRY_INTERVAL, () => this.directRetry(since));
   }
 
   private probeRound(): void {
@@ -247,6 +299,8 @@ export class PeerLink implements FrameSink {
       return this.finish(`no path to ${this.opts.peerName} after ${Math.round(timeout / second)} s of punching`, "PUNCH_FAILED");
     }
     for (const c of this.candidates) this.sendProbe(c);
+    // Punching looks slow: bring the relay in (direct candidates keep being probed).
+    if (this.opts.relay && this.clock.now() - this.startedAt >= (this.opts.relayAfterMs ?? RELAY_AFTER)) this.sendProbe(RELAY);
     this.probeTimer = this.clock.setTimer(PROBE_INTERVAL, () => this.probeRound());
   }
 

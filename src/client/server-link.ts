@@ -62,7 +62,7 @@ export class ServerLink {
   private cookie: Uint8Array | undefined;
   private badSignatures = 0;
   private versionRefused: string | undefined;
-  private secret: Uint8Array | undefined;
+  private registrationSecret: Uint8Array | undefined;
   private keepaliveTxid = 0n;
   private registerTimer: Timer | undefined;
   private keepaliveTimer: Timer | undefined;
@@ -83,6 +83,11 @@ export class ServerLink {
     private readonly events: ServerLinkEvents,
     private readonly opts: ServerLinkOptions,
   ) {}
+
+  /** This registration's secret (authenticates our relayed packets), once registered. */
+  get secret(): Uint8Array | undefined {
+    return this.phase === "registered" ? this.registrationSecret : undefined;
+  }
 
   get isRegistered(): boolean {
     return this.phase === "registered";
@@ -109,7 +114,7 @@ export class ServerLink {
     if (this.phase === "registered") {
       // Free the name now, so a restarted client can take it at once. Sent
       // twice, unanswered: if both are lost the name expires at its TTL.
-      const body: Body = { case: "unregister", value: { $typeName: "holepunch.v1.Unregister", name: this.opts.name, secret: this.secret! } };
+      const body: Body = { case: "unregister", value: { $typeName: "holepunch.v1.Unregister", name: this.opts.name, secret: this.registrationSecret! } };
       this.send(body, randomTxid());
       this.send(body, randomTxid());
     }
@@ -133,7 +138,7 @@ export class ServerLink {
         return this.sendRegister();
       case "registerAck":
         if (env.txid !== this.registerTxid || this.phase !== "registering") return;
-        this.secret = b.value.secret;
+        this.registrationSecret = b.value.secret;
         this.badSignatures = 0;
         return this.onRegistered(fromWireAddress(b.value.observed!), b.value.keepaliveMs);
       case "keepaliveAck": {
@@ -154,7 +159,7 @@ export class ServerLink {
         return this.scheduleIntro(UNKNOWN_RETRY_MIN + Math.random() * (UNKNOWN_RETRY_MAX - UNKNOWN_RETRY_MIN));
       case "holePunchInitiate": {
         const { auth, $typeName: _t, $unknown: _u, ...fields } = b.value;
-        if (!this.secret || !equalBytes(auth, initiateAuth(this.secret, fields))) return this.events.dropped("initiate_bad_auth");
+        if (!this.registrationSecret || !equalBytes(auth, initiateAuth(this.registrationSecret, fields))) return this.events.dropped("initiate_bad_auth");
         if (this.target !== undefined && env.txid === this.introTxid) {
           this.introRto = REQUEST_RTO_INITIAL;
           this.scheduleIntro(REINTRODUCE_INTERVAL);
@@ -172,7 +177,7 @@ export class ServerLink {
     this.phase = "registering";
     this.registerTxid = randomTxid();
     this.cookie = undefined;
-    this.secret = undefined;
+    this.registrationSecret = undefined;
     this.registerStartedAt = this.clock.now();
     this.rto = REQUEST_RTO_INITIAL;
     this.keepaliveTimer?.cancel();
@@ -251,7 +256,7 @@ export class ServerLink {
         return this.beginRegister();
       }
       this.keepaliveTxid = randomTxid();
-      this.send({ case: "keepalive", value: { $typeName: "holepunch.v1.Keepalive", name: this.opts.name, secret: this.secret! } }, this.keepaliveTxid);
+      this.send({ case: "keepalive", value: { $typeName: "holepunch.v1.Keepalive", name: this.opts.name, secret: this.registrationSecret! } }, this.keepaliveTxid);
       this.scheduleKeepalive();
     });
   }
@@ -259,7 +264,7 @@ export class ServerLink {
   private sendIntroRequest(): void {
     if (this.target === undefined || this.phase !== "registered") return;
     this.send(
-      { case: "holePunchRequest", value: { $typeName: "holepunch.v1.HolePunchRequest", target: this.target, secret: this.secret! } },
+      { case: "holePunchRequest", value: { $typeName: "holepunch.v1.HolePunchRequest", target: this.target, secret: this.registrationSecret! } },
       this.introTxid,
     );
     const wait = this.introRto;

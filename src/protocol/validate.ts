@@ -94,7 +94,8 @@ export function validateEnvelope(env: Envelope): string | undefined {
       return badToken(b.value.token) ?? badHandshake(b.value.handshake) ?? badString(b.value.fromName, MAX_NAME_BYTES, "name");
     case "punchAck":
       if (b.value.proof.length !== AUTH_BYTES) return `proof of ${b.value.proof.length} bytes`;
-      return badToken(b.value.token) ?? badAddress(b.value.observed) ?? badHandshake(b.value.handshake);
+      // `observed` is absent when the probe came through the relay.
+      return badToken(b.value.token) ?? (b.value.observed ? badAddress(b.value.observed) : undefined) ?? badHandshake(b.value.handshake);
     case "sealed":
       if (b.value.ciphertext.length < TAG_BYTES) return "ciphertext shorter than its tag";
       return badToken(b.value.token);

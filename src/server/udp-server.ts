@@ -1,20 +1,31 @@
-// Runs a Rendezvous on a real UDP socket, with a periodic sweep.
+// Runs a Rendezvous on real UDP sockets, with a periodic sweep. A second,
+// alternate socket (another port, optionally another address) answers only
+// NatProbe, so clients can compare the mappings their NAT gives two
+// destinations (NAT discovery).
 import { DEFAULT_PORT, SWEEP_INTERVAL } from "../constants.ts";
-import { bindUdpAny } from "../net/udp.ts";
+import { bindUdpAny, type UdpEndpoint } from "../net/udp.ts";
 import { silentLogger, type Logger } from "../log.ts";
+import { decodePacket, encodePacket } from "../protocol/packet.ts";
+import { toWireAddress } from "../protocol/wire-address.ts";
+import type { Addr } from "../net/address.ts";
 import { Rendezvous, type RendezvousOptions } from "./rendezvous.ts";
 
-export interface ServerOptions extends Omit<RendezvousOptions, "send" | "now" | "log"> {
+export interface ServerOptions extends Omit<RendezvousOptions, "send" | "now" | "log" | "port"> {
   /** Address to bind; default "::" (all interfaces, IPv4 and IPv6). */
   host?: string;
   /** UDP port; default 39738. 0 picks a free port. */
   port?: number;
+  /** Alternate port for NAT discovery: default port + 1 (a free one when port is 0); false: none. */
+  altPort?: number | false;
+  /** Alternate address for NAT discovery (default: the main one). */
+  altHost?: string;
   log?: Logger;
 }
 
 export interface RunningServer {
   readonly port: number;
   readonly host: string;
+  readonly altPort: number | undefined;
   readonly core: Rendezvous;
   stop(): void;
 }
@@ -28,15 +39,45 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     log,
     onPacket: (bytes, from) => core!.handle(bytes, from),
   });
-  core = new Rendezvous({ ...opts, log, now: () => performance.now(), send: (b, to) => udp.send(b, to) });
+  core = new Rendezvous({ ...opts, port: udp.port, log, now: () => performance.now(), send: (b, to) => udp.send(b, to) });
+  let alt: UdpEndpoint | undefined;
+  if (opts.altPort !== false) {
+    const altPort = opts.altPort ?? (opts.port === 0 ? 0 : udp.port + 1);
+    alt = await bindUdpAny({
+      hostname: opts.altHost ?? opts.host,
+      port: altPort,
+      log,
+      onPacket: (bytes, from) => answerOnAlt(core!, alt!, bytes, from),
+    });
+  }
   const sweeper = setInterval(() => core!.sweep(), SWEEP_INTERVAL);
   return {
     port: udp.port,
     host: udp.hostname,
+    altPort: alt?.port,
     core,
     stop() {
       clearInterval(sweeper);
       udp.close();
+      alt?.close();
     },
   };
+}
+
+/** The alternate socket answers NatProbe (never with more bytes than it got) and drops the rest. */
+function answerOnAlt(core: Rendezvous, alt: UdpEndpoint, bytes: Uint8Array, from: Addr): void {
+  let env;
+  try {
+    env = decodePacket(bytes);
+  } catch {
+    return core.stats.drop("alt_not_nat_probe");
+  }
+  if (env.body.case !== "natProbe") return core.stats.drop("alt_not_nat_probe");
+  const reply = encodePacket(
+    { case: "natProbeAck", value: { $typeName: "holepunch.v1.NatProbeAck", observed: toWireAddress(from), serverPort: alt.port } },
+    env.txid,
+  );
+  if (reply.length > bytes.length) return core.stats.drop("amplification_guard");
+  core.stats.count("nat_probe_alt");
+  alt.send(reply, from);
 }
