@@ -17,7 +17,7 @@ const contains = (hay: Uint8Array, needle: Uint8Array) => Buffer.from(hay).inclu
 
 describe("authentication", () => {
   test("a probe signed by the wrong key (an on-path attacker with the token) gets no answer", () => {
-    const w = world();
+    const w = world(0, 1, { relay: false }); // no relay: alice must stay punching
     let token: Uint8Array | undefined;
     const aliceAddr = { ip: "198.18.0.11", port: 5000 }; // the first public peer of the world
     // Bob's packets never reach alice, so she keeps punching: the moment a forged probe matters.
