@@ -297,6 +297,17 @@ describe("robustness of the secured handshake", () => {
     expect(connected(alice)).toBeDefined();
   });
 
+  test("a stream of forged RATE_LIMITED hints cannot stall a registration", () => {
+    const w = world();
+    const rateLimited = encodePacket({ case: "error", value: { $typeName: "holepunch.v1.Error", code: 3, message: "", retryAfterMs: 1000, supportedVersions: [] } });
+    const alice = w.peer("alice", "public");
+    for (let t = 0; t < 25; t++) {
+      w.net.inject(rateLimited, SERVER, { ip: "198.18.0.11", port: 5000 });
+      w.net.clock.advance(200);
+    }
+    expect(alice.events[0]).toMatchObject({ event: "registered" });
+  });
+
   test("hello padding: every name length and LAN-candidate count gives a hello of at least 128 bytes", () => {
     for (let len = 1; len <= 32; len++) {
       for (let locals = 0; locals <= 8; locals++) {

@@ -13,6 +13,8 @@ import { fingerprint } from "../identity/keys.ts";
 import { KnownPeers } from "../identity/known-peers.ts";
 import { VERSION } from "../version.ts";
 import { parseClientArgs } from "./client-args.ts";
+import { natCheck } from "../client/nat-check.ts";
+import { describeNat } from "./render.ts";
 import { fail, parseArgv } from "./common.ts";
 import { renderText } from "./render.ts";
 
@@ -28,6 +30,8 @@ cli
   .option("--no-lan", "Do not tell the server (and peers) this host's LAN addresses")
   .option("--identity <path>", `Identity key file, created on first use (default: ${defaultIdentityPath()})`)
   .option("--show-id", "Print this client's public key (its id) and exit")
+  .option("--nat-check", "Probe <server>'s two ports and report this network's NAT type, then exit")
+  .option("--no-relay", "Never use the server's relay (connect directly or fail)")
   .option("--peer-key <key>", "Accept only this public key for [peer] (see the peer's --show-id)")
   .option("--known-peers <path>", `Peers' keys seen before: trust on first use (default: ${defaultKnownPeersPath()})`)
   .option("--token <token>", "Registration token, for servers run with --token")
@@ -51,6 +55,7 @@ async function run(serverArg: string | undefined, name: string | undefined, peer
     }
     return;
   }
+  if (flags.natCheck) return runNatCheck(serverArg, json);
   const args = parseClientArgs(serverArg, name, peer, flags);
   const log = createLogger({ format: args.logFormat, level: flags.verbose ? "debug" : flags.quiet ? "warn" : "info", component: "client" });
   const identity = await loadIdentity(identityPath);
@@ -89,6 +94,7 @@ async function run(serverArg: string | undefined, name: string | undefined, peer
         remember: (n, k) => void known.remember(n, k).catch((e) => log.warn("could not update known peers", { error: (e as Error).message })),
       },
       token: typeof flags.token === "string" ? flags.token : undefined,
+      relay: flags.relay === false ? false : undefined,
       timeoutMs,
       lan: flags.lan === false ? false : undefined,
       bindHost,
@@ -130,6 +136,19 @@ async function run(serverArg: string | undefined, name: string | undefined, peer
   });
   process.on("SIGINT", () => exit(0, "interrupted"));
   process.on("SIGTERM", () => exit(0, "terminated"));
+}
+
+async function runNatCheck(server: string | undefined, json: boolean): Promise<void> {
+  if (server === undefined) fail("BAD_ARGUMENT", "usage: hp-client --nat-check <server[:port]>");
+  let report;
+  try {
+    report = await natCheck(server);
+  } catch (e) {
+    fail(isHpError(e) ? e.code : "SOCKET_ERROR", (e as Error).message);
+  }
+  if (json) process.stdout.write(JSON.stringify(report) + "\n");
+  else process.stdout.write(describeNat(report));
+  process.exit(report.udp ? 0 : ErrorCodes.SERVER_UNREACHABLE);
 }
 
 async function loadIdentity(path: string) {

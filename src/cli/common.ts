@@ -30,10 +30,11 @@ export function parseArgv(cli: CAC, version: string, maxArgs: number): { args: s
   cli.help();
   cli.version(version);
   try {
-    const parsed = cli.parse(process.argv, { run: false });
+    const parsed = cli.parse(camelFlags(process.argv), { run: false });
     for (const name of Object.keys(parsed.options)) {
       const known = cli.globalCommand.options.some((o) => o.names.includes(name)) || name === "--";
-      if (!known) throw new Error(`unknown option \`${name.length > 1 ? "--" : "-"}${name}\` (see --help)`);
+      const kebab = name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+      if (!known) throw new Error(`unknown option \`${name.length > 1 ? "--" : "-"}${kebab}\` (see --help)`);
     }
     if (parsed.args.length > maxArgs) throw new Error(`unexpected argument ${JSON.stringify(parsed.args[maxArgs])} (see --help)`);
     if (parsed.options.help || parsed.options.version) return undefined;
@@ -41,4 +42,19 @@ export function parseArgv(cli: CAC, version: string, maxArgs: number): { args: s
   } catch (e) {
     fail("BAD_ARGUMENT", (e as Error).message);
   }
+}
+
+/**
+ * cac declares boolean flags under their camelCase names, so mri does not
+ * know "--show-id" is a boolean and would swallow the next argument as its
+ * value. Spelling long flags in camelCase before parsing fixes that ("--no-x"
+ * negations are left as they are).
+ */
+export function camelFlags(argv: string[]): string[] {
+  return argv.map((a) => {
+    if (!a.startsWith("--") || a.startsWith("--no-") || a === "--") return a;
+    const [name, ...value] = a.slice(2).split("=");
+    const camel = name!.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+    return `--${camel}${value.length ? `=${value.join("=")}` : ""}`;
+  });
 }

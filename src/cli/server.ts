@@ -60,7 +60,9 @@ async function run(flags: Record<string, unknown>): Promise<void> {
       fail("BAD_ARGUMENT", (e as Error).message);
     }
   }
-  if (flags.token !== undefined && (typeof flags.token !== "string" || flags.token === "")) fail("BAD_ARGUMENT", "--token needs a value");
+  if (flags.token !== undefined && (typeof flags.token !== "string" || flags.token === "" || flags.token.length > 256)) {
+    fail("BAD_ARGUMENT", "--token must be 1 to 256 characters");
+  }
   const token = flags.token as string | undefined;
   const rate = intOption(flags.rate, "--rate", RATE_PER_IP_PER_SECOND, 0, 100_000_000);
   const burst = intOption(flags.burst, "--burst", Math.max(RATE_BURST_PER_IP, rate * 2), 1, 1_000_000_000);

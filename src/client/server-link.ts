@@ -46,8 +46,6 @@ export interface ServerLinkOptions {
 
 /** Consecutive refused cookies/signatures before registering is given up. */
 const MAX_BAD_SIGNATURES = 3;
-/** Longest a RATE_LIMITED hint may hold back our next request. */
-const RATE_LIMITED_MAX_WAIT = 5 * second;
 
 type Phase = "idle" | "registering" | "registered" | "closed";
 
@@ -62,6 +60,7 @@ export class ServerLink {
   private cookie: Uint8Array | undefined;
   private badSignatures = 0;
   private versionRefused: string | undefined;
+  private warnedRateLimited = false;
   private registrationSecret: Uint8Array | undefined;
   private keepaliveTxid = 0n;
   private registerTimer: Timer | undefined;
@@ -314,16 +313,13 @@ export class ServerLink {
         if (this.phase !== "registered" || (txid !== this.keepaliveTxid && txid !== this.introTxid)) return;
         this.log.info("server forgot us (expired or NAT rebinding): registering again", { server_said: message });
         return this.beginRegister();
-      case ErrorCode.RATE_LIMITED: {
-        // Also txid 0 and forgeable: a hint to slow down, never more than RATE_LIMITED_MAX_WAIT.
-        this.log.warn("rate limited by the server", { retry_after_ms: retryAfterMs });
-        const wait = Math.min(Math.max(retryAfterMs, second), RATE_LIMITED_MAX_WAIT);
-        if (this.phase === "registering") {
-          this.registerTimer?.cancel();
-          this.registerTimer = this.clock.setTimer(wait, () => this.sendRegister());
-        } else if (this.target !== undefined) this.scheduleIntro(wait);
+      case ErrorCode.RATE_LIMITED:
+        // Also txid 0, so forgeable: only a hint. Our retransmissions already back
+        // off (up to 2 s, 30 s when re-registering); changing timers on a hint
+        // would let a spoofer silence us.
+        if (!this.warnedRateLimited) this.log.warn("rate limited by the server: backing off", { retry_after_ms: retryAfterMs });
+        this.warnedRateLimited = true;
         return;
-      }
       default:
         this.log.warn("server error", { code, message });
     }

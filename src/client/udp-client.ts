@@ -23,6 +23,8 @@ export interface StartClientOptions {
   trust?: PeerTrust;
   /** Shared registration token for servers run with --token. */
   token?: string;
+  /** Use the server's relay when punching fails (default true). */
+  relay?: boolean;
   timeoutMs?: number;
   /** Advertise this host's LAN addresses (default true, except when the server is on loopback). */
   lan?: boolean;
@@ -66,6 +68,7 @@ export async function startClient(opts: StartClientOptions): Promise<RunningClie
     peerKey: opts.peerKey,
     trust: opts.trust,
     token: opts.token,
+    relay: opts.relay,
     timeoutMs: opts.timeoutMs,
     locals,
     clock: realClock,

@@ -2,7 +2,8 @@
 // - cookie: stateless return-routability proof (like QUIC Retry / DTLS
 //   HelloVerifyRequest): time || HMAC(server key, time, address, public key).
 // - register signature input: the client's Ed25519 signature covers the
-//   cookie (fresh, bound to its address) and the name.
+//   cookie (fresh, bound to its address), the name, the token and the LAN
+//   candidates: everything the server acts on.
 // - Initiate auth: HMAC with the recipient's registration secret over every
 //   field the client acts on, so an off-path spoofer cannot forge one.
 import type { Address, HolePunchInitiate } from "../gen/holepunch/v1/holepunch_pb.ts";

@@ -92,6 +92,8 @@ export class Rendezvous {
   private readonly nameLimiter: RateLimiter;
   private readonly registrar: Registrar;
   readonly relays: RelayTable | undefined;
+  /** The alternate NAT-discovery port, told to clients in NatProbeAck (set by the UDP runner). */
+  altPort = 0;
   /** Bytes the current reply may still use; Infinity once the source is verified. */
   private budget = Number.POSITIVE_INFINITY;
   private readonly intros = new Map<string, Introduction>();
@@ -265,7 +267,7 @@ export class Rendezvous {
     this.stats.count("nat_probe");
     this.send(from, txid, {
       case: "natProbeAck",
-      value: { $typeName: "holepunch.v1.NatProbeAck", observed: toWireAddress(from), serverPort },
+      value: { $typeName: "holepunch.v1.NatProbeAck", observed: toWireAddress(from), serverPort, altPort: this.altPort },
     });
   }
 

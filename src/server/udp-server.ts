@@ -50,6 +50,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       onPacket: (bytes, from) => answerOnAlt(core!, alt!, bytes, from),
     });
   }
+  if (alt) core.altPort = alt.port;
   const sweeper = setInterval(() => core!.sweep(), SWEEP_INTERVAL);
   return {
     port: udp.port,
@@ -74,7 +75,7 @@ function answerOnAlt(core: Rendezvous, alt: UdpEndpoint, bytes: Uint8Array, from
   }
   if (env.body.case !== "natProbe") return core.stats.drop("alt_not_nat_probe");
   const reply = encodePacket(
-    { case: "natProbeAck", value: { $typeName: "holepunch.v1.NatProbeAck", observed: toWireAddress(from), serverPort: alt.port } },
+    { case: "natProbeAck", value: { $typeName: "holepunch.v1.NatProbeAck", observed: toWireAddress(from), serverPort: alt.port, altPort: alt.port } },
     env.txid,
   );
   if (reply.length > bytes.length) return core.stats.drop("amplification_guard");

@@ -1,0 +1,94 @@
+// NAT discovery, like Tailscale's netcheck: from two sockets, ask the
+// server's main and alternate ports what address they see us at, in order,
+// and classify the NAT's mapping (RFC 4787): one public port for every
+// destination (endpoint-independent, "easy"), a new port per destination
+// allocated in steps (sequential: predictable), or at random ("hard").
+import { DEFAULT_PORT, second } from "../constants.ts";
+import { HpError } from "../errors.ts";
+import { formatAddr, parseHostPort, type Addr } from "../net/address.ts";
+import { resolveHost } from "../net/resolve.ts";
+import { bindUdpAny, type UdpEndpoint } from "../net/udp.ts";
+import { decodePacket, encodePacket } from "../protocol/packet.ts";
+import { fromWireAddress } from "../protocol/wire-address.ts";
+import { silentLogger } from "../log.ts";
+
+export type Mapping = "endpoint-independent" | "endpoint-dependent-sequential" | "endpoint-dependent-random" | "unknown";
+
+export interface NatReport {
+  udp: boolean;
+  mapping: Mapping;
+  /** Port step between consecutive mappings, for sequential NATs. */
+  step?: number;
+  /** The local port was kept as the public port. */
+  portPreserved: boolean;
+  /** What each server endpoint saw, in the order asked. */
+  observations: Array<{ socket: number; server: string; observed: string }>;
+}
+
+/** Classifies mappings seen as [socket 1 -> main, socket 1 -> alt, socket 2 -> main, socket 2 -> alt]. */
+export function classify(ports: number[], ips: string[]): { mapping: Mapping; step?: number } {
+  if (ports.length < 2) return { mapping: "unknown" };
+  if (ports[0] === ports[1] && ips[0] === ips[1]) return { mapping: "endpoint-independent" };
+  const deltas = ports.slice(1).map((p, i) => p - ports[i]!);
+  const step = deltas[0]!;
+  if (deltas.length >= 3 && step !== 0 && Math.abs(step) <= 16 && deltas.every((d) => d === step)) {
+    return { mapping: "endpoint-dependent-sequential", step };
+  }
+  return { mapping: "endpoint-dependent-random" };
+}
+
+async function ask(udp: UdpEndpoint, inbox: Map<bigint, Addr & { alt: number }>, to: Addr, txid: bigint, timeoutMs: number) {
+  // Padded: the server never answers with more bytes than it received.
+  const probe = encodePacket({ case: "natProbe", value: { $typeName: "holepunch.v1.NatProbe", padding: new Uint8Array(48) } }, txid);
+  const deadline = performance.now() + timeoutMs;
+  while (performance.now() < deadline) {
+    udp.send(probe, to);
+    for (let t = 0; t < 10 && !inbox.has(txid); t++) await Bun.sleep(50);
+    if (inbox.has(txid)) return inbox.get(txid);
+  }
+  return undefined;
+}
+
+export async function natCheck(server: string, timeoutMs = 3 * second): Promise<NatReport> {
+  const target = parseHostPort(server, DEFAULT_PORT);
+  const ip = await resolveHost(target.host);
+  const main: Addr = { ip, port: target.port };
+  const sockets: UdpEndpoint[] = [];
+  const inbox = new Map<bigint, Addr & { alt: number }>();
+  const onPacket = (bytes: Uint8Array) => {
+    try {
+      const env = decodePacket(bytes);
+      if (env.body.case === "natProbeAck") inbox.set(env.txid, { ...fromWireAddress(env.body.value.observed!), alt: env.body.value.altPort });
+    } catch {
+      // not for us
+    }
+  };
+  try {
+    for (let i = 0; i < 2; i++) sockets.push(await bindUdpAny({ hostname: ip.includes(":") ? "::" : undefined, port: 0, log: silentLogger, onPacket }));
+    const observations: NatReport["observations"] = [];
+    const seen: Addr[] = [];
+    let txid = 1n;
+    let altPort = 0;
+    for (const [i, udp] of sockets.entries()) {
+      const first = await ask(udp, inbox, main, txid++, timeoutMs);
+      if (!first) break;
+      altPort ||= first.alt;
+      observations.push({ socket: i + 1, server: formatAddr(main), observed: formatAddr(first) });
+      seen.push(first);
+      if (!altPort) continue;
+      const alt = { ip, port: altPort };
+      const second_ = await ask(udp, inbox, alt, txid++, timeoutMs);
+      if (!second_) continue;
+      observations.push({ socket: i + 1, server: formatAddr(alt), observed: formatAddr(second_) });
+      seen.push(second_);
+    }
+    if (seen.length === 0) return { udp: false, mapping: "unknown", portPreserved: false, observations };
+    const verdict = altPort ? classify(seen.map((s) => s.port), seen.map((s) => s.ip)) : { mapping: "unknown" as const };
+    return { udp: true, ...verdict, portPreserved: seen[0]!.port === sockets[0]!.port, observations };
+  } catch (e) {
+    if (e instanceof HpError) throw e;
+    throw new HpError("SOCKET_ERROR", (e as Error).message);
+  } finally {
+    for (const s of sockets) s.close();
+  }
+}

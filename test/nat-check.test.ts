@@ -1,0 +1,43 @@
+// NAT discovery: the mapping classifier as a table, and the real probe on loopback.
+import { describe, expect, test } from "bun:test";
+import { classify, natCheck } from "../src/client/nat-check.ts";
+import { startServer } from "../src/server/udp-server.ts";
+
+describe("classify mappings [s1->main, s1->alt, s2->main, s2->alt]", () => {
+  const ip = ["198.18.0.4", "198.18.0.4", "198.18.0.4", "198.18.0.4"];
+  const table: Array<[string, number[], ReturnType<typeof classify>]> = [
+    ["one port for every destination", [40000, 40000, 40001, 40001], { mapping: "endpoint-independent" }],
+    ["sequential, step 1", [40000, 40001, 40002, 40003], { mapping: "endpoint-dependent-sequential", step: 1 }],
+    ["sequential, step 2", [1024, 1026, 1028, 1030], { mapping: "endpoint-dependent-sequential", step: 2 }],
+    ["random", [40000, 51234, 1099, 33333], { mapping: "endpoint-dependent-random" }],
+    ["steps too large to predict", [1000, 1100, 1200, 1300], { mapping: "endpoint-dependent-random" }],
+    ["too few answers", [40000], { mapping: "unknown" }],
+  ];
+  for (const [name, ports, want] of table) test(name, () => expect(classify(ports, ip.slice(0, ports.length))).toEqual(want));
+  test("same port but another address is not endpoint-independent", () => {
+    expect(classify([40000, 40000], ["198.18.0.4", "198.18.0.5"]).mapping).toBe("endpoint-dependent-random");
+  });
+});
+
+test("loopback: no NAT, so one mapping for both server ports, port kept", async () => {
+  const server = await startServer({ host: "127.0.0.1", port: 0 });
+  try {
+    const r = await natCheck(`127.0.0.1:${server.port}`);
+    expect(r).toMatchObject({ udp: true, mapping: "endpoint-independent", portPreserved: true });
+    expect(r.observations.map((o) => o.server)).toEqual([
+      `127.0.0.1:${server.port}`,
+      `127.0.0.1:${server.altPort}`,
+      `127.0.0.1:${server.port}`,
+      `127.0.0.1:${server.altPort}`,
+    ]);
+  } finally {
+    server.stop();
+  }
+});
+
+test("no server: UDP reported as not working", async () => {
+  const probe = await Bun.udpSocket({ hostname: "127.0.0.1", port: 0, socket: { data() {}, error() {} } });
+  const port = probe.port;
+  probe.close();
+  expect(await natCheck(`127.0.0.1:${port}`, 300)).toMatchObject({ udp: false, mapping: "unknown" });
+});
