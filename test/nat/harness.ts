@@ -2,14 +2,18 @@
 //
 //   [server 198.18.0.1]──┐
 //   [public host .N]─────┤ bridge "pub" in the "inet" namespace (198.18.0.0/24)
-//   [NAT router wan .M]──┘
-//        └─ bridge "lan" 10.K.0.1/24 ── host(s) 10.K.0.2, 10.K.0.3
+//   [NAT router wan .M]──┤
+//   │    └─ bridge "lan" 10.K.0.1/24 ── host(s) 10.K.0.2, 10.K.0.3
+//   [CGNAT wan .C]───────┘                            ("double" sites:)
+//        └─ lan 100.64.K.1/24 ── home router wan 100.64.K.2
+//                                  └─ bridge "lan" 10.K.0.1/24 ── host 10.K.0.2
 //
 // Every namespace name starts with a per-run prefix (hp<pid>x<n>-); all veths
 // live inside those namespaces, so deleting the namespaces removes them too.
 // No namespace has a default route to anything outside this topology.
 import { installExitHook, ownedNamespaces } from "./preflight.ts";
 import { exec, type ExecResult, type Proc, type SpawnOptions, spawn } from "./proc.ts";
+import { type KindSpec, routerRuleset, SITE_KINDS, type SiteKind } from "./rules.ts";
 
 export { canRunNatTests } from "./preflight.ts";
 export {
@@ -23,13 +27,13 @@ export {
   type SpawnOptions,
   type WaitOptions,
 } from "./proc.ts";
+export { type KindSpec, routerRuleset, SITE_KINDS, type SiteKind } from "./rules.ts";
+export { type Block, blockDirect, flushConntrack, unblock } from "./faults.ts";
 
 export const SERVER_IP = "198.18.0.1";
 export const UDP_TIMEOUT_S = 30;
 /** Path of the small UDP helper script, run with `bun` inside namespaces. */
 export const UDP_TOOL = new URL("./udp-tool.ts", import.meta.url).pathname;
-
-export type SiteKind = "public" | "cone" | "random" | "dmz" | "sameNat";
 
 export interface Host {
   name: string;
@@ -48,66 +52,17 @@ export interface Site {
   kind: SiteKind;
   name: string;
   hosts: Host[];
+  /** The router whose LAN the hosts are on (the home router); absent for public hosts. */
   router?: Router;
+  /** Every router of the site, outermost (the one on the public segment) first. */
+  routers: Router[];
   /** The address the public segment sees for this site. */
   publicIp: string;
 }
 
 export interface SiteOptions {
-  /** Random loss (percent) on the NAT router's WAN link, both directions. */
+  /** Random loss (percent) on the outermost NAT router's WAN link, both directions. */
   lossPercent?: number;
-}
-
-export interface KindSpec {
-  hosts: number;
-  /** nftables NAT statement for outbound packets; absent = no NAT. */
-  masquerade?: string;
-  /** DNAT every unsolicited inbound UDP packet to the (first) LAN host. */
-  dmz?: boolean;
-}
-
-/** The site kinds: how many hosts, and how the router (if any) translates. */
-export const SITE_KINDS: Record<SiteKind, KindSpec> = {
-  public: { hosts: 1 },
-  cone: { hosts: 1, masquerade: "masquerade" },
-  random: { hosts: 1, masquerade: "masquerade random,fully-random" },
-  dmz: { hosts: 1, masquerade: "masquerade", dmz: true },
-  sameNat: { hosts: 2, masquerade: "masquerade" },
-};
-
-/** nftables ruleset of a NAT router modelled on a home router. */
-export function routerRuleset(spec: KindSpec, r: Router, hostIp: string, lossPercent = 0): string {
-  const loss = lossPercent > 0
-    ? `iifname "wan" numgen random mod 100 < ${lossPercent} drop
-    oifname "wan" numgen random mod 100 < ${lossPercent} drop`
-    : "";
-  return `
-table ip nat {
-  chain prerouting {
-    type nat hook prerouting priority dstnat; policy accept;
-    ${spec.dmz ? `iifname "wan" meta l4proto udp dnat to ${hostIp}` : ""}
-  }
-  chain postrouting {
-    type nat hook postrouting priority srcnat; policy accept;
-    oifname "wan" ${spec.masquerade}
-  }
-}
-table ip filter {
-  chain input {
-    type filter hook input priority filter; policy accept;
-    ct state established,related accept
-    iifname "wan" drop
-    ip daddr ${r.wanIp} iifname "lan" drop comment "no hairpinning"
-  }
-  chain forward {
-    type filter hook forward priority filter; policy accept;
-    ${loss}
-    ct state established,related accept
-    ${spec.dmz ? `iifname "wan" ct status dnat accept` : ""}
-    iifname "wan" drop
-  }
-}
-`;
 }
 
 // ---- the topology -------------------------------------------------------------
@@ -155,14 +110,34 @@ export class Internet {
     if (!spec.masquerade) {
       if (opts.lossPercent) throw new Error("loss is only modelled on NAT routers");
       const host = await this.attachPublic(name, ns);
-      const site: Site = { kind, name, hosts: [host], publicIp: host.ip };
+      const site: Site = { kind, name, hosts: [host], routers: [], publicIp: host.ip };
       this.sites.push(site);
       return site;
     }
     const lan = this.nextLan++;
     const rns = `${ns}-nat`;
-    const wan = await this.attachPublic(`${name}-nat`, rns, "wan");
-    const router: Router = { ns: rns, wanIp: wan.ip, lanIp: `10.${lan}.0.1` };
+    const routers: Router[] = [];
+    let wanIp: string;
+    if (spec.carrier) {
+      // Carrier-grade NAT on the public segment; the home router's WAN in 100.64.0.0/10.
+      const cns = `${ns}-cgn`;
+      const cwan = await this.attachPublic(`${name}-cgn`, cns, "wan");
+      const carrier: Router = { ns: cns, wanIp: cwan.ip, lanIp: `100.64.${lan}.1` };
+      wanIp = `100.64.${lan}.2`;
+      await this.addNs(rns);
+      await this.ip(null, `link add c${lan} netns ${cns} type veth peer name wan netns ${rns}`);
+      await this.ip(cns, `link set c${lan} name lan`);
+      await this.ip(cns, `addr add ${carrier.lanIp}/24 dev lan`);
+      await this.ip(cns, "link set lan up");
+      await this.ip(rns, `addr add ${wanIp}/24 dev wan`);
+      await this.ip(rns, "link set wan up");
+      await this.ip(rns, `route add default via ${carrier.lanIp}`);
+      await this.natRouter(cns, { masquerade: spec.carrier }, carrier, opts.lossPercent);
+      routers.push(carrier);
+    } else {
+      wanIp = (await this.attachPublic(`${name}-nat`, rns, "wan")).ip;
+    }
+    const router: Router = { ns: rns, wanIp, lanIp: `10.${lan}.0.1` };
     await this.ip(rns, "link add lan type bridge");
     await this.ip(rns, `addr add ${router.lanIp}/24 dev lan`);
     await this.ip(rns, "link set lan up");
@@ -181,11 +156,10 @@ export class Internet {
     }
     const first = hosts[0];
     if (!first) throw new Error("site without hosts");
-    await exec(rns, ["nft", "-f", "-"], { stdin: routerRuleset(spec, router, first.ip, opts.lossPercent), check: true });
-    await this.sysctl(rns, "net.ipv4.ip_forward", "1");
-    await this.sysctl(rns, "net.netfilter.nf_conntrack_udp_timeout", String(UDP_TIMEOUT_S));
-    await this.sysctl(rns, "net.netfilter.nf_conntrack_udp_timeout_stream", String(UDP_TIMEOUT_S));
-    const site: Site = { kind, name, hosts, router, publicIp: router.wanIp };
+    const home = { masquerade: spec.masquerade, dmzHost: spec.dmz ? first.ip : undefined };
+    await this.natRouter(rns, home, router, spec.carrier ? 0 : opts.lossPercent);
+    routers.push(router);
+    const site: Site = { kind, name, hosts, router, routers, publicIp: routers[0]!.wanIp };
     this.sites.push(site);
     return site;
   }
@@ -257,6 +231,14 @@ export class Internet {
     await this.ip(ns, `addr add ${ip}/24 dev ${ifname}`);
     await this.ip(ns, `link set ${ifname} up`);
     return { name, ns, ip };
+  }
+
+  /** Loads a NAT router's ruleset and turns on forwarding with the harness's UDP timeouts. */
+  private async natRouter(ns: string, rules: { masquerade: string; dmzHost?: string }, r: Router, loss?: number): Promise<void> {
+    await exec(ns, ["nft", "-f", "-"], { stdin: routerRuleset(rules, r, loss), check: true });
+    await this.sysctl(ns, "net.ipv4.ip_forward", "1");
+    await this.sysctl(ns, "net.netfilter.nf_conntrack_udp_timeout", String(UDP_TIMEOUT_S));
+    await this.sysctl(ns, "net.netfilter.nf_conntrack_udp_timeout_stream", String(UDP_TIMEOUT_S));
   }
 
   private async ip(ns: string | null, args: string): Promise<void> {

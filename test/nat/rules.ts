@@ -1,0 +1,96 @@
+// The NAT kinds of the harness and the nftables rulesets that make them.
+//
+// Every router filters like a home router: conntrack lets answers in, every
+// unsolicited inbound packet is dropped (address-and-port-dependent
+// filtering), except on a "dmz" router, which forwards it to its host.
+
+export type SiteKind = "public" | "cone" | "random" | "dmz" | "sameNat" | "double";
+
+export interface KindSpec {
+  hosts: number;
+  /** nftables NAT statement of the (home) router for outbound packets; absent = no NAT. */
+  masquerade?: string;
+  /** DNAT every unsolicited inbound UDP packet to the (first) LAN host. */
+  dmz?: boolean;
+  /**
+   * A carrier-grade NAT in front of the home router: its nftables NAT
+   * statement. The home router's WAN is then in 100.64.0.0/10 (RFC 6598)
+   * and only the carrier's WAN is on the public segment.
+   */
+  carrier?: string;
+}
+
+/** The site kinds: how many hosts, and how the router(s) translate. */
+export const SITE_KINDS: Record<SiteKind, KindSpec> = {
+  public: { hosts: 1 },
+  cone: { hosts: 1, masquerade: "masquerade" },
+  random: { hosts: 1, masquerade: "masquerade random,fully-random" },
+  dmz: { hosts: 1, masquerade: "masquerade", dmz: true },
+  sameNat: { hosts: 2, masquerade: "masquerade" },
+  // A port-preserving home router behind a random-port CGNAT.
+  double: { hosts: 1, masquerade: "masquerade", carrier: "masquerade random,fully-random" },
+};
+
+export interface RouterAddrs {
+  wanIp: string;
+}
+
+/**
+ * nftables ruleset of one NAT router: `masquerade` out of "wan", no unsolicited
+ * inbound, no hairpinning, optional random loss on the WAN link, optional DMZ host.
+ */
+export function routerRuleset(
+  opts: { masquerade: string; dmzHost?: string },
+  r: RouterAddrs,
+  lossPercent = 0,
+): string {
+  const loss = lossPercent > 0
+    ? `iifname "wan" numgen random mod 100 < ${lossPercent} drop
+    oifname "wan" numgen random mod 100 < ${lossPercent} drop`
+    : "";
+  return `
+table ip nat {
+  chain prerouting {
+    type nat hook prerouting priority dstnat; policy accept;
+    ${opts.dmzHost ? `iifname "wan" meta l4proto udp dnat to ${opts.dmzHost}` : ""}
+  }
+  chain postrouting {
+    type nat hook postrouting priority srcnat; policy accept;
+    oifname "wan" ${opts.masquerade}
+  }
+}
+table ip filter {
+  chain input {
+    type filter hook input priority filter; policy accept;
+    ct state established,related accept
+    iifname "wan" drop
+    ip daddr ${r.wanIp} iifname "lan" drop comment "no hairpinning"
+  }
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+    ${loss}
+    ct state established,related accept
+    ${opts.dmzHost ? `iifname "wan" ct status dnat accept` : ""}
+    iifname "wan" drop
+  }
+}
+`;
+}
+
+/**
+ * A table of its own that drops UDP to and from `ip`: in the forward hook on
+ * a router, in input/output on a host without one. Removing the table lifts it.
+ */
+export function blockRuleset(table: string, ip: string, where: "router" | "host"): string {
+  const drops = `meta l4proto udp ip daddr ${ip} drop
+    meta l4proto udp ip saddr ${ip} drop`;
+  const chain = (name: string, hook: string) => `
+  chain ${name} {
+    type filter hook ${hook} priority filter - 10; policy accept;
+    ${drops}
+  }`;
+  const chains = where === "router" ? chain("forward", "forward") : chain("input", "input") + chain("output", "output");
+  return `table ip ${table} {${chains}
+}
+`;
+}
