@@ -68,7 +68,6 @@ w.net.clock.advance(2 * second);
 w.net.tap = undefined;
 if (!connected(alice) || !connected(bob)) throw new Error("seed session did not connect");
 const server = w.server();
-const aliceAddr = { ip: "198.18.0.11", port: 5000 };
 
 Bun.gc(true);
 const rssBefore = process.memoryUsage().rss;

@@ -4,10 +4,8 @@ import { describe, expect, test } from "bun:test";
 import { HolePunchClient, type ClientEvent } from "../src/client/client.ts";
 import { connected, messages, world, type Site } from "./support/sim-world.ts";
 import { second } from "../src/constants.ts";
-import type { Addr } from "../src/net/address.ts";
-import { Rendezvous } from "../src/server/rendezvous.ts";
-import { SimNet, type NatKind } from "./support/sim-net.ts";
-import { generateIdentity, type Identity } from "../src/identity/keys.ts";
+import { SimNet } from "./support/sim-net.ts";
+import { generateIdentity } from "../src/identity/keys.ts";
 
 const matrix: Array<{ name: string; a: Site; b: Site; sameLan?: boolean; loss?: number }> = [
   { name: "cone ↔ cone", a: "cone", b: "cone" },

@@ -250,7 +250,7 @@ test("flood from 2,000 addresses fills the registry: it stays capped, and regist
   const CAP = 5_000;
   const w = world(0, 8, { maxClients: CAP, ratePerSecond: 1e9, rateBurst: 1e9 });
   const server = w.server();
-  const alice = w.peer("alice", "cone");
+  w.peer("alice", "cone");
   const bob = w.peer("bob", "cone"); // both registered before the flood
   w.net.clock.advance(1 * second);
   let carol: ReturnType<typeof w.peer> | undefined;

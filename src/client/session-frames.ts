@@ -38,7 +38,7 @@ export class SessionFrames {
   constructor(
     private readonly clock: Clock,
     private readonly sink: FrameSink,
-    private readonly log: Logger,
+    readonly log: Logger,
     private readonly opts: SessionOptions,
   ) {}
 

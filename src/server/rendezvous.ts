@@ -7,20 +7,11 @@
 // the cookie exchange and holds a registration), the server sends it at most
 // as many bytes as the datagram it is answering (factor 1). send() enforces
 // this for every reply; what does not fit is dropped and counted.
-import { create } from "@bufbuild/protobuf";
-import {
-  CandidateKind,
-  CandidateSchema,
-  ErrorCode,
-  type Candidate,
-  type Envelope,
-} from "../gen/holepunch/v1/holepunch_pb.ts";
+import { ErrorCode, type Envelope } from "../gen/holepunch/v1/holepunch_pb.ts";
 import {
   DEFAULT_MAX_CLIENTS,
   EVICT_SILENT_AFTER_KEEPALIVES,
-  INTRODUCTION_TTL,
   KEEPALIVE_INTERVAL,
-  MAX_INTRODUCTIONS,
   MAX_RATE_BUCKETS,
   NAME_PATTERN,
   RATE_BURST_PER_IP,
@@ -35,15 +26,15 @@ import {
   RATE_PER_NAME_PER_SECOND,
   REGISTRATION_TTL,
   SUPPORTED_VERSIONS,
-  TOKEN_BYTES,
 } from "../constants.ts";
 import { DecodeError } from "../errors.ts";
-import { addrKey, formatAddr, ipLimitKey, type Addr } from "../net/address.ts";
+import { ipLimitKey, type Addr } from "../net/address.ts";
 import { decodePacket, encodePacket, classify, type Body, type EnvelopeOf } from "../protocol/packet.ts";
-import { fromWireAddress, toWireAddress } from "../protocol/wire-address.ts";
+import { toWireAddress } from "../protocol/wire-address.ts";
 import { silentLogger, type Logger } from "../log.ts";
 import { equalBytes } from "../crypto/kdf.ts";
 import { initiateAuth } from "../crypto/server-auth.ts";
+import { candidatesOf, Introductions } from "./introductions.ts";
 import { Registrar } from "./registrar.ts";
 import { RelayTable, type RelayLimits } from "./relay.ts";
 import { Registry, type Registration } from "./registry.ts";
@@ -78,12 +69,6 @@ export interface RendezvousOptions {
   relay?: Partial<RelayLimits> | false;
 }
 
-interface Introduction {
-  token: Uint8Array;
-  /** Observed addresses of both sides when the token was issued. */
-  where: string;
-  expiresAt: number;
-}
 
 export class Rendezvous {
   readonly registry: Registry;
@@ -96,7 +81,7 @@ export class Rendezvous {
   altPort = 0;
   /** Bytes the current reply may still use; Infinity once the source is verified. */
   private budget = Number.POSITIVE_INFINITY;
-  private readonly intros = new Map<string, Introduction>();
+  private readonly intros = new Introductions();
   private readonly log: Logger;
   private readonly keepaliveMs: number;
   private readonly randomBytes: (n: number) => Uint8Array;
@@ -190,10 +175,7 @@ export class Rendezvous {
     const now = this.opts.now();
     const expired = this.registry.sweep(now);
     if (expired) this.stats.count("expired", expired);
-    for (const [key, intro] of this.intros) {
-      if (intro.expiresAt > now) break;
-      this.intros.delete(key);
-    }
+    this.intros.sweep(now);
     this.limiter.sweep(now);
     this.nameLimiter.sweep(now);
     this.registrar.sweep(now);
@@ -234,7 +216,7 @@ export class Rendezvous {
       });
       return;
     }
-    const token = this.introductionToken(requester, target, now);
+    const token = this.intros.token(requester, target, now, this.randomBytes);
     this.relays?.open(Buffer.from(token).toString("hex"), requester.name, target.name, now);
     this.stats.count("punch_initiated");
     this.log.debug("introducing", { from: requester.name, to: target.name });
@@ -312,24 +294,6 @@ export class Rendezvous {
     this.opts.send(reply, to);
   }
 
-  /** The same pair at the same addresses keeps its token, so retried requests join one attempt. */
-  private introductionToken(a: Registration, b: Registration, now: number): Uint8Array {
-    // Unordered: two clients that ask for each other join one attempt.
-    const [x, y] = a.name < b.name ? [a, b] : [b, a];
-    const key = `${x.name}\n${y.name}`;
-    const where = `${addrKey(x.observed)} ${addrKey(y.observed)}`;
-    const existing = this.intros.get(key);
-    if (existing && existing.expiresAt > now && existing.where === where) return existing.token;
-    if (existing) this.intros.delete(key);
-    if (this.intros.size >= MAX_INTRODUCTIONS) {
-      const oldest = this.intros.keys().next();
-      if (!oldest.done) this.intros.delete(oldest.value);
-    }
-    const token = this.randomBytes(TOKEN_BYTES);
-    this.intros.set(key, { token, where, expiresAt: now + INTRODUCTION_TTL });
-    return token;
-  }
-
   private sendInitiate(to: Registration, peer: Registration, token: Uint8Array, initiator: boolean, txid: bigint): void {
     const fields = { peerName: peer.name, candidates: candidatesOf(peer), token, initiator, peerKey: peer.publicKey, relay: this.relays !== undefined };
     this.budget = Number.POSITIVE_INFINITY; // both ends are registered: verified addresses
@@ -362,16 +326,4 @@ export class Rendezvous {
     this.opts.send(bytes, to);
     return true;
   }
-}
-
-/** Observed address first, then the LAN addresses that differ from it. */
-function candidatesOf(reg: Registration): Candidate[] {
-  const out = [create(CandidateSchema, { address: toWireAddress(reg.observed), kind: CandidateKind.OBSERVED })];
-  const seen = new Set([addrKey(reg.observed)]);
-  for (const l of reg.locals) {
-    if (seen.has(addrKey(l))) continue;
-    seen.add(addrKey(l));
-    out.push(create(CandidateSchema, { address: toWireAddress(l), kind: CandidateKind.LOCAL }));
-  }
-  return out;
 }

@@ -1,8 +1,10 @@
 // Self-tests of the namespace harness: each NAT kind behaves as claimed.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import {
+  blockDirect,
   canRunNatTests,
   exec,
+  flushConntrack,
   Internet,
   type Line,
   type Proc,
@@ -10,6 +12,7 @@ import {
   readSysctl,
   SERVER_IP,
   type Site,
+  unblock,
 } from "./harness.ts";
 import { failIfNatTestsRequired } from "./preflight.ts";
 
@@ -40,7 +43,7 @@ async function observed(p: Proc, to: string): Promise<string> {
 
 describe.skipIf(!can.ok)("NAT harness", () => {
   let net: Internet;
-  let pub: Site, cone: Site, random: Site, dmz: Site, same: Site, lossy: Site;
+  let pub: Site, cone: Site, random: Site, dmz: Site, same: Site, lossy: Site, double: Site;
   let echoA: Proc, echoB: Proc, echoC: Proc; // server:7001, server:7002, pub:7001
   const echoes = () => [`${SERVER_IP}:7001`, `${SERVER_IP}:7002`, `${pub.publicIp}:7001`];
 
@@ -52,6 +55,7 @@ describe.skipIf(!can.ok)("NAT harness", () => {
     dmz = await net.addSite("dmz", "dmz");
     same = await net.addSite("sameNat", "same");
     lossy = await net.addSite("cone", "lossy", { lossPercent: 30 });
+    double = await net.addSite("double", "dbl");
     echoA = (await udp(net, net.server.ns, ["--port", "7001", "--echo"])).p;
     echoB = (await udp(net, net.server.ns, ["--port", "7002", "--echo"])).p;
     echoC = (await udp(net, pub.hosts[0]!.ns, ["--port", "7001", "--echo"])).p;
@@ -139,9 +143,92 @@ describe.skipIf(!can.ok)("NAT harness", () => {
     expect(done.replies).toBeLessThanOrEqual(Math.ceil(arrived * 0.9));
   }, 30_000);
 
+  test("double: seen with the CGNAT's public ip and a different port per destination (random-port carrier)", async () => {
+    const [carrier, home] = double.routers as [NonNullable<Site["router"]>, NonNullable<Site["router"]>];
+    expect(double.publicIp).toBe(carrier.wanIp);
+    expect(double.router).toBe(home);
+    expect(home.wanIp).toMatch(/^100\.(6[4-9]|[7-9]\d|1[01]\d|12[0-7])\./); // inside 100.64.0.0/10
+    const { p, port } = await udp(net, double.hosts[0]!.ns);
+    const seen = [];
+    for (const to of echoes()) seen.push(await observed(p, to));
+    console.log(`double NAT mappings for one socket (local port ${port}): ${seen.join(", ")}`);
+    for (const a of seen) expect(parseAddr(a).ip).toBe(carrier.wanIp);
+    expect(new Set(seen.map((a) => parseAddr(a).port)).size).toBe(seen.length);
+    // Both routers drop unsolicited inbound: a third party aimed at the mapping
+    // the first echo server saw gets nothing through.
+    echoC.writeLine(`send ${seen[0]} dbl-unsolicited`);
+    echoA.writeLine(`send ${seen[0]} dbl-answer`); // positive control: the contacted echo
+    await p.waitFor(isRecv("dbl-answer"), T);
+    await p.expectNoLine(isRecv("dbl-unsolicited"), QUIET_MS);
+  }, 10_000);
+
+  test("double: neither router forwards unsolicited packets routed straight at the LAN host", async () => {
+    const [carrier, home] = double.routers as [NonNullable<Site["router"]>, NonNullable<Site["router"]>];
+    const host = double.hosts[0]!;
+    const lan = host.ip.replace(/\.\d+$/, ".0/24");
+    const { p } = await udp(net, host.ns, ["--port", "5100"]);
+    await observed(p, `${SERVER_IP}:7001`); // the host has live mappings through both NATs
+    // Routes no real network would offer, so only the routers' filters stand in the way.
+    await exec(carrier.ns, ["ip", "route", "add", lan, "via", home.wanIp], { check: true });
+    await exec(pub.hosts[0]!.ns, ["ip", "route", "add", lan, "via", carrier.wanIp], { check: true });
+    try {
+      const { p: inside } = await udp(net, carrier.ns);
+      inside.writeLine(`send ${host.ip}:5100 from-carrier-lan`); // stopped by the home router
+      echoC.writeLine(`send ${host.ip}:5100 from-public-routed`); // stopped by the carrier
+      await p.expectNoLine((l) => l?.event === "recv" && /^from-/.test(l.data), QUIET_MS);
+    } finally {
+      await exec(carrier.ns, ["ip", "route", "del", lan]);
+      await exec(pub.hosts[0]!.ns, ["ip", "route", "del", lan]);
+    }
+  }, 10_000);
+
+  test("blockDirect drops UDP between a site and one public ip until unblocked; others still pass", async () => {
+    const { p } = await udp(net, cone.hosts[0]!.ns);
+    const pubEcho = `${pub.publicIp}:7001`;
+    await observed(p, pubEcho); // works before
+    const block = await blockDirect(cone, pub.publicIp);
+    try {
+      p.writeLine(`send ${pubEcho} while-blocked`);
+      await observed(p, `${SERVER_IP}:7001`); // the server is still reachable
+      await p.expectNoLine((l) => l?.json?.data === "while-blocked", QUIET_MS);
+      expect(echoC.lines.some(isRecv("while-blocked"))).toBe(false);
+    } finally {
+      await unblock(block);
+    }
+    await observed(p, pubEcho); // and works again
+    await unblock(block); // idempotent
+  }, 10_000);
+
+  test("blockDirect on a public site blocks on the public bridge, between that host and the ip", async () => {
+    const { p } = await udp(net, pub.hosts[0]!.ns);
+    const block = await blockDirect(pub, SERVER_IP);
+    p.writeLine(`send ${SERVER_IP}:7001 pub-blocked`);
+    await p.expectNoLine((l) => l?.json?.data === "pub-blocked", QUIET_MS);
+    await block.remove();
+    await observed(p, `${SERVER_IP}:7001`);
+  }, 10_000);
+
+  test("flushConntrack forgets a site's NAT mappings: the hole closes until the host sends again", async () => {
+    for (const site of [cone, double]) {
+      const { p } = await udp(net, site.hosts[0]!.ns);
+      const mapped = await observed(p, `${SERVER_IP}:7002`);
+      echoB.writeLine(`send ${mapped} through-hole-${site.name}`);
+      await p.waitFor(isRecv(`through-hole-${site.name}`), T);
+      const held = await flushConntrack(site);
+      expect(Object.keys(held)).toEqual(site.routers.map((r) => r.ns));
+      for (const n of Object.values(held)) expect(n).toBeGreaterThan(0);
+      echoB.writeLine(`send ${mapped} after-flush-${site.name}`);
+      await p.expectNoLine(isRecv(`after-flush-${site.name}`), QUIET_MS);
+      // Sending again makes a new mapping (the cone keeps its port; the carrier picks a new one).
+      const again = await observed(p, `${SERVER_IP}:7002`);
+      expect(parseAddr(again).ip).toBe(site.publicIp);
+      console.log(`${site.kind} mapping before/after conntrack -F: ${mapped} -> ${again}`);
+      if (site.kind === "cone") expect(again).toBe(mapped);
+    }
+  }, 10_000);
+
   test("conntrack UDP timeouts are 30 s inside NAT routers, and per namespace", async () => {
-    for (const site of [cone, random, dmz, same, lossy]) {
-      const ns = site.router!.ns;
+    for (const ns of [cone, random, dmz, same, lossy, double].flatMap((s) => s.routers.map((r) => r.ns))) {
       expect(await readSysctl(ns, "net.netfilter.nf_conntrack_udp_timeout")).toBe("30");
       expect(await readSysctl(ns, "net.netfilter.nf_conntrack_udp_timeout_stream")).toBe("30");
     }
@@ -158,8 +245,9 @@ describe.skipIf(!can.ok)("NAT harness cleanup", () => {
     await net.addSite("sameNat", "x");
     const p = net.udpTool(net.server.ns, ["--port", "7001"]);
     await p.waitForEvent("bound", T);
+    await net.addSite("double", "y");
     const names = [...net.namespaceNames];
-    expect(names.length).toBe(5); // inet, server, router, two hosts
+    expect(names.length).toBe(8); // inet, server, router, two hosts; carrier, home router, host
     await net.destroy();
     const left = (await exec(null, ["ip", "netns", "list"])).stdout;
     for (const ns of names) expect(left).not.toContain(ns);

@@ -13,7 +13,7 @@
 // No namespace has a default route to anything outside this topology.
 import { installExitHook, ownedNamespaces } from "./preflight.ts";
 import { exec, type ExecResult, type Proc, type SpawnOptions, spawn } from "./proc.ts";
-import { type KindSpec, routerRuleset, SITE_KINDS, type SiteKind } from "./rules.ts";
+import { routerRuleset, SITE_KINDS, type SiteKind } from "./rules.ts";
 
 export { canRunNatTests } from "./preflight.ts";
 export {
@@ -58,6 +58,8 @@ export interface Site {
   routers: Router[];
   /** The address the public segment sees for this site. */
   publicIp: string;
+  /** Namespace of the public segment's bridge (where blockDirect acts for public sites). */
+  segmentNs: string;
 }
 
 export interface SiteOptions {
@@ -110,7 +112,7 @@ export class Internet {
     if (!spec.masquerade) {
       if (opts.lossPercent) throw new Error("loss is only modelled on NAT routers");
       const host = await this.attachPublic(name, ns);
-      const site: Site = { kind, name, hosts: [host], routers: [], publicIp: host.ip };
+      const site: Site = { kind, name, hosts: [host], routers: [], publicIp: host.ip, segmentNs: this.inetNs };
       this.sites.push(site);
       return site;
     }
@@ -125,8 +127,7 @@ export class Internet {
       const carrier: Router = { ns: cns, wanIp: cwan.ip, lanIp: `100.64.${lan}.1` };
       wanIp = `100.64.${lan}.2`;
       await this.addNs(rns);
-      await this.ip(null, `link add c${lan} netns ${cns} type veth peer name wan netns ${rns}`);
-      await this.ip(cns, `link set c${lan} name lan`);
+      await this.ip(null, `link add lan netns ${cns} type veth peer name wan netns ${rns}`);
       await this.ip(cns, `addr add ${carrier.lanIp}/24 dev lan`);
       await this.ip(cns, "link set lan up");
       await this.ip(rns, `addr add ${wanIp}/24 dev wan`);
@@ -159,7 +160,7 @@ export class Internet {
     const home = { masquerade: spec.masquerade, dmzHost: spec.dmz ? first.ip : undefined };
     await this.natRouter(rns, home, router, spec.carrier ? 0 : opts.lossPercent);
     routers.push(router);
-    const site: Site = { kind, name, hosts, router, routers, publicIp: routers[0]!.wanIp };
+    const site: Site = { kind, name, hosts, router, routers, publicIp: routers[0]!.wanIp, segmentNs: this.inetNs };
     this.sites.push(site);
     return site;
   }

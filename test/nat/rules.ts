@@ -78,19 +78,28 @@ table ip filter {
 }
 
 /**
- * A table of its own that drops UDP to and from `ip`: in the forward hook on
- * a router, in input/output on a host without one. Removing the table lifts it.
+ * A table of its own that drops UDP to and from `ip`: in the forward hook of
+ * a router, or (`between` = a public host's address) on the public bridge, only
+ * between that host and `ip`. A drop in a host's own output hook would fail
+ * the sender's send() with EPERM, which no real network does. Removing the table lifts it.
  */
-export function blockRuleset(table: string, ip: string, where: "router" | "host"): string {
-  const drops = `meta l4proto udp ip daddr ${ip} drop
-    meta l4proto udp ip saddr ${ip} drop`;
-  const chain = (name: string, hook: string) => `
-  chain ${name} {
-    type filter hook ${hook} priority filter - 10; policy accept;
-    ${drops}
-  }`;
-  const chains = where === "router" ? chain("forward", "forward") : chain("input", "input") + chain("output", "output");
-  return `table ip ${table} {${chains}
+export function blockRuleset(table: string, ip: string, between?: string): string {
+  if (between) {
+    return `table bridge ${table} {
+  chain forward {
+    type filter hook forward priority filter - 10; policy accept;
+    ip saddr ${between} ip daddr ${ip} meta l4proto udp drop
+    ip saddr ${ip} ip daddr ${between} meta l4proto udp drop
+  }
+}
+`;
+  }
+  return `table ip ${table} {
+  chain forward {
+    type filter hook forward priority filter - 10; policy accept;
+    meta l4proto udp ip daddr ${ip} drop
+    meta l4proto udp ip saddr ${ip} drop
+  }
 }
 `;
 }

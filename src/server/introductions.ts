@@ -1,0 +1,57 @@
+// Introductions: one random token per pair of names, so that retried
+// requests (and two clients asking for each other) join one attempt. Kept
+// INTRODUCTION_TTL, capped at MAX_INTRODUCTIONS (oldest first out).
+import { create } from "@bufbuild/protobuf";
+import { CandidateKind, CandidateSchema, type Candidate } from "../gen/holepunch/v1/holepunch_pb.ts";
+import { INTRODUCTION_TTL, MAX_INTRODUCTIONS, TOKEN_BYTES } from "../constants.ts";
+import { addrKey } from "../net/address.ts";
+import { toWireAddress } from "../protocol/wire-address.ts";
+import type { Registration } from "./registry.ts";
+
+interface Introduction {
+  token: Uint8Array;
+  /** Observed addresses of both sides when the token was issued. */
+  where: string;
+  expiresAt: number;
+}
+
+export class Introductions {
+  private readonly byPair = new Map<string, Introduction>();
+
+  /** The same pair at the same addresses keeps its token; anything else gets a fresh one. */
+  token(a: Registration, b: Registration, now: number, randomBytes: (n: number) => Uint8Array): Uint8Array {
+    // Unordered: two clients that ask for each other join one attempt.
+    const [x, y] = a.name < b.name ? [a, b] : [b, a];
+    const key = `${x.name}\n${y.name}`;
+    const where = `${addrKey(x.observed)} ${addrKey(y.observed)}`;
+    const existing = this.byPair.get(key);
+    if (existing && existing.expiresAt > now && existing.where === where) return existing.token;
+    if (existing) this.byPair.delete(key);
+    if (this.byPair.size >= MAX_INTRODUCTIONS) {
+      const oldest = this.byPair.keys().next();
+      if (!oldest.done) this.byPair.delete(oldest.value);
+    }
+    const token = randomBytes(TOKEN_BYTES);
+    this.byPair.set(key, { token, where, expiresAt: now + INTRODUCTION_TTL });
+    return token;
+  }
+
+  sweep(now: number): void {
+    for (const [key, intro] of this.byPair) {
+      if (intro.expiresAt > now) break;
+      this.byPair.delete(key);
+    }
+  }
+}
+
+/** Observed address first, then the LAN addresses that differ from it. */
+export function candidatesOf(reg: Registration): Candidate[] {
+  const out = [create(CandidateSchema, { address: toWireAddress(reg.observed), kind: CandidateKind.OBSERVED })];
+  const seen = new Set([addrKey(reg.observed)]);
+  for (const l of reg.locals) {
+    if (seen.has(addrKey(l))) continue;
+    seen.add(addrKey(l));
+    out.push(create(CandidateSchema, { address: toWireAddress(l), kind: CandidateKind.LOCAL }));
+  }
+  return out;
+}
