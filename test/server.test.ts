@@ -4,7 +4,7 @@ import { ErrorCode, type Envelope } from "../src/gen/holepunch/v1/holepunch_pb.t
 import { initiateAuth } from "../src/crypto/server-auth.ts";
 import { generateIdentity } from "../src/identity/keys.ts";
 import { bytesToIp } from "../src/net/address.ts";
-import { encodePacket } from "../src/protocol/packet.ts";
+import { encodePacket, type Body } from "../src/protocol/packet.ts";
 import { startServer, type RunningServer, type ServerOptions } from "../src/server/udp-server.ts";
 import { hello, keepalive, punchRequest, registered, registerFully, scriptClient, signedRegister, unregister, type ScriptClient } from "./support/script-client.ts";
 import { knownHex } from "./codec.test.ts";
@@ -298,12 +298,23 @@ test("amplification: to an unverified address, every request type draws at most 
     ["Keepalive", keepalive("alice", secret)],
     ["HolePunchRequest", punchRequest("alice", secret)],
     ["Unregister", unregister("alice", secret)],
-  ] as const;
+    ["RelayData", { case: "relayData", value: { $typeName: "holepunch.v1.RelayData", token: new Uint8Array(16), secret, payload: new Uint8Array(8) } }],
+    ["NatProbe, unpadded", { case: "natProbe", value: { $typeName: "holepunch.v1.NatProbe", padding: new Uint8Array() } }],
+    ["NatProbe, padded", { case: "natProbe", value: { $typeName: "holepunch.v1.NatProbe", padding: new Uint8Array(48) } }],
+  ] as const satisfies ReadonlyArray<readonly [string, Body]>;
   for (const [name, body] of requests) {
     const c = await client();
     c.send(body, 1n);
     await c.silentFor(100);
     expect({ name, received: c.bytesReceived <= c.bytesSent }).toEqual({ name, received: true });
+  }
+  // ...and on the alternate (NAT discovery) port too.
+  for (const padding of [0, 48]) {
+    const c = await scriptClient(server!.altPort!, "127.0.0.1");
+    clients.push(c);
+    c.send({ case: "natProbe", value: { $typeName: "holepunch.v1.NatProbe", padding: new Uint8Array(padding) } }, 1n);
+    const answered = !(await c.silentFor(100));
+    expect({ padding, answered, ok: c.bytesReceived <= c.bytesSent }).toEqual({ padding, answered: padding > 0, ok: true });
   }
   const tiny = await client();
   tiny.sendRaw(Uint8Array.of(0xe8, 0x48, 0x50, 2)); // another version, 4 bytes
