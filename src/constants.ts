@@ -114,5 +114,13 @@ export const RELAY_AFTER = 1 * second;
 export const DIRECT_RETRY_INTERVAL = 500 * millisecond;
 export const DIRECT_RETRY_FOR = 60 * second;
 
+/** Birthday-paradox punching (easy <-> hard): sockets the hard side opens, probes per 100 ms round, spray bound, time bound. */
+export const BIRTHDAY_SOCKETS = 256;
+export const BIRTHDAY_PROBES_PER_ROUND = 64;
+export const BIRTHDAY_SPRAY_MAX = 4096;
+export const BIRTHDAY_DURATION = 10 * second;
+/** With a birthday attempt under way, the relay is brought in after this long instead of RELAY_AFTER. */
+export const BIRTHDAY_RELAY_AFTER = 2 * second;
+
 /** On stdin EOF, wait at most this long for the peer to acknowledge what was sent. */
 export const DRAIN_TIMEOUT = 10 * second;

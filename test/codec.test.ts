@@ -14,12 +14,12 @@ export const knownHex: Record<string, string> = {
   "Challenge": "e84850010801ca011a0a18808182838485868788898a8b8c8d8e8f9091929394959697",
   "Register (signed)": "e8485001080152ad010a05616c6963651220404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f1a090a040a0000021088271a150a100000000000000000000000000000000110bb03220468702f312a18808182838485868788898a8b8c8d8e8f90919293949596973240000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f",
   "RegisterAck": "e84850010801a2012c0a05616c696365120a0a04c612000210c0b80218c8df0220904e2a100102030405060708090a0b0c0d0e0f10",
-  "Keepalive": "e848500108025a190a05616c69636512100102030405060708090a0b0c0d0e0f10",
+  "Keepalive": "e848500108025a1b0a05616c69636512100102030405060708090a0b0c0d0e0f101801",
   "Unregister": "e848500108036a190a05616c69636512100102030405060708090a0b0c0d0e0f10",
   "KeepaliveAck": "e84850010802aa010c0a0a0a04c612000210c0b802",
-  "HolePunchRequest": "e848500108ac0262170a03626f6212100102030405060708090a0b0c0d0e0f10",
+  "HolePunchRequest": "e848500108ac0262190a03626f6212100102030405060708090a0b0c0d0e0f101802",
   "HolePunchResponseUnknown": "e848500108ac02b201050a03626f62",
-  "HolePunchInitiate": "e8485001ba016d0a03626f62120d0a090a04c61200031080081001120d0a090a040a00000310882710021a10a0a1a2a3a4a5a6a7a8a9aaabacadaeaf20012a20404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f3210f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff3801",
+  "HolePunchInitiate": "e8485001ba016f0a03626f62120d0a090a04c61200031080081001120d0a090a040a00000310882710021a10a0a1a2a3a4a5a6a7a8a9aaabacadaeaf20012a20404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f3210f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff38014001",
   "RelayData (client to server)": "e8485001722c0a10a0a1a2a3a4a5a6a7a8a9aaabacadaeaf12100102030405060708090a0b0c0d0e0f101a06e84850010801",
   "NatProbe": "e848500108097a060a0400000000",
   "NatProbeAck": "e84850010809d201140a0a0a04c612000210c0b80210bbb60218bbb602",
@@ -127,13 +127,13 @@ describe("rejects bad input with a typed error", () => {
       "Initiate without candidates",
       encodePacket({
         case: "holePunchInitiate",
-        value: { $typeName: "holepunch.v1.HolePunchInitiate", peerName: "x", candidates: [], token: new Uint8Array(16), initiator: false, peerKey: new Uint8Array(32), auth: new Uint8Array(16), relay: false },
+        value: { $typeName: "holepunch.v1.HolePunchInitiate", peerName: "x", candidates: [], token: new Uint8Array(16), initiator: false, peerKey: new Uint8Array(32), auth: new Uint8Array(16), relay: false, peerMapping: 0 },
       }),
       "INVALID",
     ],
-    ["Keepalive with a short secret", encodePacket({ case: "keepalive", value: { $typeName: "holepunch.v1.Keepalive", name: "a", secret: new Uint8Array(3) } }), "INVALID"],
+    ["Keepalive with a short secret", encodePacket({ case: "keepalive", value: { $typeName: "holepunch.v1.Keepalive", name: "a", secret: new Uint8Array(3), mapping: 0 } }), "INVALID"],
     ["Sealed shorter than its tag", encodePacket({ case: "sealed", value: { $typeName: "holepunch.v1.Sealed", token: new Uint8Array(16), epoch: 0, counter: 0n, ciphertext: new Uint8Array(15) } }), "INVALID"],
-    ["name of 65 bytes", encodePacket({ case: "holePunchRequest", value: { $typeName: "holepunch.v1.HolePunchRequest", target: "a".repeat(65), secret: new Uint8Array(16) } }), "INVALID"],
+    ["name of 65 bytes", encodePacket({ case: "holePunchRequest", value: { $typeName: "holepunch.v1.HolePunchRequest", target: "a".repeat(65), secret: new Uint8Array(16), mapping: 0 } }), "INVALID"],
   ];
   for (const [name, bytes, code] of table) test(name, () => expect(decodeError(bytes).code).toBe(code));
 

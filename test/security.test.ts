@@ -73,6 +73,7 @@ describe("authentication", () => {
         peerKey: evil.publicKey,
         auth: new Uint8Array(16),
         relay: false,
+        peerMapping: 0,
       },
     });
     w.net.inject(spoofed, SERVER, { ip: "198.18.0.11", port: 5000 });

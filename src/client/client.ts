@@ -2,7 +2,8 @@
 // introductions) and at most one PeerLink (punching, then the session).
 // Push datagrams in with handle(); it sends through the injected function and
 // reports what happens through onEvent.
-import type { Envelope, HolePunchInitiate } from "../gen/holepunch/v1/holepunch_pb.ts";
+import { MappingKind, type Envelope, type HolePunchInitiate } from "../gen/holepunch/v1/holepunch_pb.ts";
+import type { BirthdayRole } from "./birthday.ts";
 import { DEFAULT_CONNECT_TIMEOUT, second } from "../constants.ts";
 import { equalBytes } from "../crypto/kdf.ts";
 import { fingerprint, keyToText, type Identity } from "../identity/keys.ts";
@@ -42,6 +43,13 @@ export function memoryTrust(): PeerTrust {
   };
 }
 
+/** The runner's extra UDP sockets: packets they receive go to handle(bytes, from, id). */
+export interface ExtraSocketsIO {
+  open(n: number, ready: (ids: number[]) => void): void;
+  send(id: number, bytes: Uint8Array, to: Addr): void;
+  close(ids: readonly number[]): void;
+}
+
 export interface ClientOptions {
   server: Addr;
   name: string;
@@ -72,6 +80,8 @@ export interface ClientOptions {
   rekey?: { packets: number; ms: number };
   /** Use the server's relay when punching is slow or fails (default true). */
   relay?: boolean;
+  /** Extra sockets for birthday punching (without them, easy <-> hard pairs use the relay). */
+  sockets?: ExtraSocketsIO;
   relayAfterMs?: number;
 }
 
@@ -98,7 +108,7 @@ export class HolePunchClient {
     this.trust = opts.trust ?? memoryTrust();
     this.server = new ServerLink(
       opts.clock,
-      (body, txid) => opts.send(encodePacket(body, txid), opts.server),
+      (body, txid, to) => opts.send(encodePacket(body, txid), to ?? opts.server),
       this.log,
       {
         registered: (observed, first) => this.onRegistered(observed, first),
@@ -107,6 +117,7 @@ export class HolePunchClient {
         dropped: (reason) => this.drop(reason),
       },
       {
+        server: opts.server,
         name: opts.name,
         identity: opts.identity,
         locals: opts.locals ?? [],
@@ -126,7 +137,7 @@ export class HolePunchClient {
   }
 
   /** One datagram from `from`. Never throws for bad input: drops and counts it. */
-  handle(bytes: Uint8Array, from: Addr): void {
+  handle(bytes: Uint8Array, from: Addr, via?: number): void {
     if (this.done) return;
     if (classify(bytes) !== "hp") return this.drop("not_ours");
     let env: Envelope;
@@ -144,6 +155,10 @@ export class HolePunchClient {
       case "error":
         if (!sameAddr(from, this.opts.server)) return this.drop("server_message_from_elsewhere");
         return this.server.handle(env);
+      case "natProbeAck":
+        // From either server port; matched by txid, and it only informs our strategy.
+        if (from.ip !== this.opts.server.ip) return this.drop("server_message_from_elsewhere");
+        return this.server.handle(env);
       case "relayData":
         if (!sameAddr(from, this.opts.server)) return this.drop("server_message_from_elsewhere");
         return this.fromRelay(env.body.value.token, env.body.value.payload);
@@ -151,7 +166,7 @@ export class HolePunchClient {
       case "punchAck":
       case "sealed":
         if (!this.link || !sameBytes(env.body.value.token, this.link.token)) return this.drop("unknown_token");
-        return this.link.handle(env, from);
+        return this.link.handle(env, from, via);
       default:
         return this.drop("unexpected_type");
     }
@@ -174,7 +189,8 @@ export class HolePunchClient {
   }
 
   /** Sends a peer datagram, through the relay when addressed to it. */
-  private sendToPeer(body: Body, to: Addr): void {
+  private sendToPeer(body: Body, to: Addr, via?: number): void {
+    if (via !== undefined) return this.opts.sockets?.send(via, encodePacket(body), to);
     if (!isRelay(to)) return this.opts.send(encodePacket(body), to);
     const secret = this.server.secret;
     if (!secret || !this.link) return;
@@ -283,7 +299,7 @@ export class HolePunchClient {
     const peerKey = init.peerKey;
     const link: PeerLink = new PeerLink(
       this.opts.clock,
-      (body: Body, to: Addr) => this.sendToPeer(body, to),
+      (body: Body, to: Addr, via?: number) => this.sendToPeer(body, to, via),
       this.log,
       {
         connected: (address, rtt, path) => {
@@ -312,6 +328,8 @@ export class HolePunchClient {
         peerTimeoutMs: this.opts.peerTimeoutMs,
         rekey: this.opts.rekey,
         relay: init.relay && this.opts.relay !== false,
+        birthday: this.opts.sockets ? birthdayRole(this.server.mapping, init.peerMapping) : undefined,
+        sockets: this.opts.sockets,
         relayAfterMs: this.opts.relayAfterMs,
       },
     );
@@ -357,6 +375,13 @@ export class HolePunchClient {
   private drop(reason: string): void {
     this.dropped.set(reason, (this.dropped.get(reason) ?? 0) + 1);
   }
+}
+
+/** Easy (independent) <-> hard (dependent): the hard side opens many sockets, the easy side sprays. */
+function birthdayRole(mine: MappingKind, peer: MappingKind): BirthdayRole | undefined {
+  if (mine === MappingKind.DEPENDENT && peer === MappingKind.INDEPENDENT) return "open-many";
+  if (mine === MappingKind.INDEPENDENT && peer === MappingKind.DEPENDENT) return "spray";
+  return undefined;
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -22,6 +22,7 @@ import {
   PROBE_INTERVAL,
   PUNCH_TIMEOUT,
   RELAY_AFTER,
+  BIRTHDAY_RELAY_AFTER,
   second,
 } from "../constants.ts";
 import type { Clock, Timer } from "../clock.ts";
@@ -36,6 +37,7 @@ import { validateFrame } from "../protocol/validate.ts";
 import { fromWireAddress, toWireAddress } from "../protocol/wire-address.ts";
 import { PROTOCOL_VERSION } from "../constants.ts";
 import { SessionFrames, type FrameSink } from "./session-frames.ts";
+import { BirthdayPlan, type BirthdayRole } from "./birthday.ts";
 
 export type LinkState = "punching" | "connected" | "closed";
 export type PathKind = "direct" | "relay";
@@ -75,12 +77,25 @@ export interface LinkOptions {
   relay?: boolean;
   /** Punching this long without a path brings the relay in (default RELAY_AFTER). */
   relayAfterMs?: number;
+  /** Easy <-> hard NATs: our part of the birthday-paradox method, and the extra sockets it needs. */
+  birthday?: BirthdayRole;
+  sockets?: ExtraSockets;
+}
+
+/** Extra UDP sockets for birthday punching (the client's runner owns them). */
+export interface ExtraSockets {
+  /** Opens `n` sockets; calls `ready` with their ids once bound. */
+  open(n: number, ready: (ids: number[]) => void): void;
+  close(ids: readonly number[]): void;
 }
 
 export class PeerLink implements FrameSink {
   state: LinkState = "punching";
   peerAddr: Addr | undefined;
   path: PathKind = "direct";
+  /** The extra socket the session runs on (birthday punching), else undefined: the main socket. */
+  via: number | undefined;
+  private birthday: BirthdayPlan | undefined;
   rttMs = 0;
   private candidates: Addr[];
   private probeSeq = 0n;
@@ -96,7 +111,8 @@ export class PeerLink implements FrameSink {
 
   constructor(
     private readonly clock: Clock,
-    private readonly send: (body: Body, to: Addr) => void,
+    /** Sends from the main socket, or from extra socket `via` (birthday punching). */
+    private readonly send: (body: Body, to: Addr, via?: number) => void,
     private readonly log: Logger,
     private readonly events: LinkEvents,
     readonly opts: LinkOptions,
@@ -122,7 +138,13 @@ export class PeerLink implements FrameSink {
   }
 
   start(): void {
-    this.log.info("punching", { peer: this.opts.peerName, candidates: this.candidates.map(formatAddr).join(",") });
+    this.log.info("punching", { peer: this.opts.peerName, candidates: this.candidates.map(formatAddr).join(","), birthday: this.opts.birthday });
+    const role = this.opts.birthday;
+    if (role && this.candidates[0]) {
+      const plan = (this.birthday = new BirthdayPlan(role, this.candidates[0], this.startedAt));
+      const wanted = BirthdayPlan.socketsWanted(role);
+      if (wanted > 0) this.opts.sockets?.open(wanted, (ids) => (this.state === "closed" || this.birthday !== plan ? this.opts.sockets?.close(ids) : plan.useSockets(ids)));
+    }
     this.probeRound();
   }
 
@@ -137,7 +159,7 @@ export class PeerLink implements FrameSink {
   }
 
   /** A validated peer packet whose token is ours. */
-  handle(env: Envelope, from: Addr): void {
+  handle(env: Envelope, from: Addr, via?: number): void {
     if (this.state === "closed") return;
     const b = env.body;
     switch (b.case) {
@@ -156,6 +178,7 @@ export class PeerLink implements FrameSink {
             },
           },
           from,
+          via,
         );
         if (this.state === "punching" && !isRelay(from) && !this.candidates.some((c) => sameAddr(c, from)) && this.candidates.length < MAX_CANDIDATES) {
           // Peer-reflexive (and authenticated): the peer's NAT picked a mapping the server never saw.
@@ -168,7 +191,7 @@ export class PeerLink implements FrameSink {
       case "punchAck":
         if (!this.acceptHandshake(b.value.handshake!)) return;
         if (!equalBytes(b.value.proof, ackProof(this.keys!.ackRecv, b.value.seq))) return this.events.dropped("bad_ack_proof");
-        return this.onAck(b.value.seq, from, b.value.observed ? fromWireAddress(b.value.observed) : RELAY);
+        return this.onAck(b.value.seq, from, b.value.observed ? fromWireAddress(b.value.observed) : RELAY, via);
       case "sealed": {
         if (this.state !== "connected" || !this.cipher) return; // the sender retransmits; we ack once we have proof
         const plain = this.cipher.open({ epoch: b.value.epoch, counter: b.value.counter, ciphertext: b.value.ciphertext });
@@ -200,7 +223,7 @@ export class PeerLink implements FrameSink {
     const dest = to ?? this.peerAddr;
     if (!this.cipher || !dest) return;
     const sealed = this.cipher.seal(toBinary(PeerFrameSchema, create(PeerFrameSchema, { frame })));
-    this.send({ case: "sealed", value: { $typeName: "holepunch.v1.Sealed", token: this.token, ...sealed } }, dest);
+    this.send({ case: "sealed", value: { $typeName: "holepunch.v1.Sealed", token: this.token, ...sealed } }, dest, isRelay(dest) ? undefined : this.via);
   }
 
   deliver(text: string): void {
@@ -255,19 +278,20 @@ export class PeerLink implements FrameSink {
     this.ephemeralPrivate = undefined;
   }
 
-  private onAck(seq: bigint, from: Addr, observedBy: Addr): void {
+  private onAck(seq: bigint, from: Addr, observedBy: Addr, via: number | undefined): void {
     const sentAt = this.probesSent.get(seq);
     if (sentAt === undefined) return; // not one of our (recent) probes
     this.probesSent.delete(seq);
     const now = this.clock.now();
     if (this.state === "connected") {
-      if (this.path === "relay" && !isRelay(from)) return this.upgrade(from, now - sentAt);
+      if (this.path === "relay" && !isRelay(from)) return this.upgrade(from, now - sentAt, via);
       return this.peerMoved(from);
     }
     this.rttMs = now - sentAt;
     this.state = "connected";
     this.peerAddr = from;
     this.path = isRelay(from) ? "relay" : "direct";
+    if (this.path === "direct") this.useSocket(via);
     this.probeTimer?.cancel();
     this.log.debug("connected", { peer: this.opts.peerName, address: formatAddr(from), path: this.path, seen_as: formatAddr(observedBy), after_ms: Math.round(now - this.startedAt) });
     this.session.start(this.rttMs);
@@ -277,8 +301,9 @@ export class PeerLink implements FrameSink {
   }
 
   /** A direct candidate proved itself while we were on the relay: move the session there. */
-  private upgrade(to: Addr, rttMs: number): void {
+  private upgrade(to: Addr, rttMs: number, via: number | undefined): void {
     this.probeTimer?.cancel();
+    this.useSocket(via);
     this.path = "direct";
     this.peerAddr = to;
     this.rttMs = rttMs;
@@ -289,7 +314,22 @@ export class PeerLink implements FrameSink {
   private directRetry(since: number): void {
     if (this.state !== "connected" || this.path !== "relay" || this.clock.now() - since > DIRECT_RETRY_FOR) return;
     for (const c of this.candidates) this.sendProbe(c);
-    this.probeTimer = this.clock.setTimer(DIRECT_RETRY_INTERVAL, () => this.directRetry(since));
+    this.birthdayRound();
+    const birthdayOn = this.birthday !== undefined && !this.birthday.done(this.clock.now());
+    this.probeTimer = this.clock.setTimer(birthdayOn ? PROBE_INTERVAL : DIRECT_RETRY_INTERVAL, () => this.directRetry(since));
+  }
+
+  private birthdayRound(): void {
+    for (const p of this.birthday?.round(this.clock.now()) ?? []) this.sendProbe(p.to, p.via);
+  }
+
+  /** The direct path runs on socket `via`: the birthday is over, its spare sockets are closed. */
+  private useSocket(via: number | undefined): void {
+    this.via = via;
+    const spare = this.birthday?.socketIds.filter((id) => id !== via) ?? [];
+    if (this.birthday) this.log.debug("birthday punching done", { via, closing: spare.length });
+    this.birthday = undefined;
+    if (spare.length) this.opts.sockets?.close(spare);
   }
 
   private probeRound(): void {
@@ -299,12 +339,15 @@ export class PeerLink implements FrameSink {
       return this.finish(`no path to ${this.opts.peerName} after ${Math.round(timeout / second)} s of punching`, "PUNCH_FAILED");
     }
     for (const c of this.candidates) this.sendProbe(c);
+    this.birthdayRound();
     // Punching looks slow: bring the relay in (direct candidates keep being probed).
-    if (this.opts.relay && this.clock.now() - this.startedAt >= (this.opts.relayAfterMs ?? RELAY_AFTER)) this.sendProbe(RELAY);
+    // Birthday punching takes a little longer by nature: give it a head start.
+    const relayAfter = Math.max(this.opts.relayAfterMs ?? RELAY_AFTER, this.birthday ? BIRTHDAY_RELAY_AFTER : 0);
+    if (this.opts.relay && this.clock.now() - this.startedAt >= relayAfter) this.sendProbe(RELAY);
     this.probeTimer = this.clock.setTimer(PROBE_INTERVAL, () => this.probeRound());
   }
 
-  private sendProbe(to: Addr): void {
+  private sendProbe(to: Addr, via?: number): void {
     const seq = ++this.probeSeq;
     const now = this.clock.now();
     this.probesSent.set(seq, now);
@@ -315,6 +358,7 @@ export class PeerLink implements FrameSink {
     this.send(
       { case: "punchProbe", value: { $typeName: "holepunch.v1.PunchProbe", token: this.token, fromName: this.opts.selfName, seq, handshake: this.handshake } },
       to,
+      via,
     );
   }
 
@@ -324,6 +368,9 @@ export class PeerLink implements FrameSink {
     this.state = "closed";
     this.probeTimer?.cancel();
     this.session.stop();
+    const sockets = [...(this.birthday?.socketIds ?? []), ...(this.via !== undefined ? [this.via] : [])];
+    this.birthday = undefined;
+    if (sockets.length) this.opts.sockets?.close(sockets);
     this.events.closed(reason, code, this.session.unacked, wasConnected);
   }
 }

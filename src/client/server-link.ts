@@ -4,7 +4,7 @@
 // retransmitted with exponential backoff. Initiates must carry a MAC made
 // with this registration's secret. No I/O: sends through the injected
 // function, times through the Clock.
-import { ErrorCode, type Envelope, type HolePunchInitiate } from "../gen/holepunch/v1/holepunch_pb.ts";
+import { ErrorCode, MappingKind, type Envelope, type HolePunchInitiate } from "../gen/holepunch/v1/holepunch_pb.ts";
 import {
   HELLO_MIN_BYTES,
   KEEPALIVE_INTERVAL,
@@ -35,6 +35,8 @@ export interface ServerLinkEvents {
 }
 
 export interface ServerLinkOptions {
+  /** The server's main address (its alternate port is learned from NatProbeAck). */
+  server: Addr;
   name: string;
   identity: Identity;
   locals: Addr[];
@@ -46,6 +48,10 @@ export interface ServerLinkOptions {
 
 /** Consecutive refused cookies/signatures before registering is given up. */
 const MAX_BAD_SIGNATURES = 3;
+/** NatProbe padding: the server never answers with more bytes than it received. */
+const NAT_PROBE_PADDING = 48;
+/** The first introduction request waits at most this long for NAT discovery to finish. */
+const NAT_DISCOVERY_WAIT = 500;
 
 type Phase = "idle" | "registering" | "registered" | "closed";
 
@@ -59,6 +65,12 @@ export class ServerLink {
   /** The Challenge's cookie once we have one: then we send the signed Register. */
   private cookie: Uint8Array | undefined;
   private badSignatures = 0;
+  /** What our NAT does (learned by probing the server's two ports), reported to the server. */
+  mapping: MappingKind = MappingKind.UNSPECIFIED;
+  private natTxid = 0n;
+  private natAltTxid = 0n;
+  private natMain: Addr | undefined;
+  private natWaited = false;
   private versionRefused: string | undefined;
   private warnedRateLimited = false;
   private registrationSecret: Uint8Array | undefined;
@@ -77,7 +89,8 @@ export class ServerLink {
 
   constructor(
     private readonly clock: Clock,
-    private readonly send: (body: Body, txid: bigint) => void,
+    /** Sends to the server's main address, or to `to` (its alternate port). */
+    private readonly send: (body: Body, txid: bigint, to?: Addr) => void,
     private readonly log: Logger,
     private readonly events: ServerLinkEvents,
     private readonly opts: ServerLinkOptions,
@@ -128,6 +141,8 @@ export class ServerLink {
     if (this.phase === "closed") return;
     const b = env.body;
     switch (b.case) {
+      case "natProbeAck":
+        return this.onNatProbeAck(env.txid, fromWireAddress(b.value.observed!), b.value.altPort);
       case "challenge":
         // The first Challenge of a cycle wins: answering a second (to a retransmitted
         // hello) would register twice and leave us holding a stale secret.
@@ -199,6 +214,7 @@ export class ServerLink {
     }
     // One txid per registration cycle: a late answer to an earlier copy still counts.
     this.send(this.registerBody(), this.registerTxid);
+    if (!this.cookie) this.probeNat(); // alongside each hello, until the server has answered one
     let wait = this.rto;
     this.rto = Math.min(this.rto * 2, this.everRegistered ? REREGISTER_RTO_MAX : REQUEST_RTO_MAX);
     if (!this.everRegistered) wait = Math.min(wait, this.registerStartedAt + limit - this.clock.now());
@@ -254,16 +270,61 @@ export class ServerLink {
         this.warnedSilent = true;
         return this.beginRegister();
       }
-      this.keepaliveTxid = randomTxid();
-      this.send({ case: "keepalive", value: { $typeName: "holepunch.v1.Keepalive", name: this.opts.name, secret: this.registrationSecret! } }, this.keepaliveTxid);
+      this.sendKeepalive();
       this.scheduleKeepalive();
     });
   }
 
+  private sendKeepalive(): void {
+    this.keepaliveTxid = randomTxid();
+    this.send(
+      { case: "keepalive", value: { $typeName: "holepunch.v1.Keepalive", name: this.opts.name, secret: this.registrationSecret!, mapping: this.mapping } },
+      this.keepaliveTxid,
+    );
+  }
+
+  // ---- NAT discovery: does our NAT give the server's two ports the same mapping? ----
+
+  /** Asks the server's main port (again) while we do not know our mapping yet. */
+  private probeNat(): void {
+    if (this.mapping !== MappingKind.UNSPECIFIED || this.natMain) return;
+    this.natTxid ||= randomTxid();
+    this.send({ case: "natProbe", value: { $typeName: "holepunch.v1.NatProbe", padding: new Uint8Array(NAT_PROBE_PADDING) } }, this.natTxid);
+  }
+
+  private onNatProbeAck(txid: bigint, observed: Addr, altPort: number): void {
+    if (txid === this.natTxid && !this.natMain) {
+      this.natMain = observed;
+      if (!altPort) return; // the server has no second port: mapping stays unknown
+      this.natAltTxid = randomTxid();
+      const probe: Body = { case: "natProbe", value: { $typeName: "holepunch.v1.NatProbe", padding: new Uint8Array(NAT_PROBE_PADDING) } };
+      const alt = { ip: this.opts.server.ip, port: altPort };
+      // Three tries, 300 ms apart: one answer is enough.
+      for (let i = 0; i < 3; i++) this.clock.setTimer(i * 300, () => this.mapping === MappingKind.UNSPECIFIED && this.send(probe, this.natAltTxid, alt));
+    } else if (txid === this.natAltTxid && this.natMain && this.mapping === MappingKind.UNSPECIFIED) {
+      this.mapping = sameAddr(observed, this.natMain) ? MappingKind.INDEPENDENT : MappingKind.DEPENDENT;
+      this.log.info(this.mapping === MappingKind.INDEPENDENT ? "NAT maps every destination alike (easy)" : "NAT maps each destination differently (hard)", {
+        main: formatAddr(this.natMain),
+        alt: formatAddr(observed),
+      });
+      if (this.phase === "registered") this.sendKeepalive(); // tell the server now
+      if (this.target !== undefined && this.natWaited && this.phase === "registered") this.sendIntroRequest();
+    }
+  }
+
   private sendIntroRequest(): void {
     if (this.target === undefined || this.phase !== "registered") return;
+    // The request tells the server our NAT mapping (it picks the punching
+    // strategy): if discovery is still under way, give it a moment.
+    if (this.mapping === MappingKind.UNSPECIFIED && this.natMain && !this.natWaited) {
+      this.natWaited = true;
+      return this.scheduleIntro(NAT_DISCOVERY_WAIT);
+    }
     this.send(
-      { case: "holePunchRequest", value: { $typeName: "holepunch.v1.HolePunchRequest", target: this.target, secret: this.registrationSecret! } },
+      {
+        case: "holePunchRequest",
+        value: { $typeName: "holepunch.v1.HolePunchRequest", target: this.target, secret: this.registrationSecret!, mapping: this.mapping },
+      },
       this.introTxid,
     );
     const wait = this.introRto;

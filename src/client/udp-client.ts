@@ -5,10 +5,10 @@ import { silentLogger, type Logger } from "../log.ts";
 import { parseHostPort } from "../net/address.ts";
 import { isLoopback, localCandidates } from "../net/interfaces.ts";
 import { resolveHost } from "../net/resolve.ts";
-import { bindUdpAny } from "../net/udp.ts";
+import { bindUdp, bindUdpAny, type UdpEndpoint } from "../net/udp.ts";
 import { HpError } from "../errors.ts";
 import type { Identity } from "../identity/keys.ts";
-import { HolePunchClient, type ClientEvent, type PeerTrust } from "./client.ts";
+import { HolePunchClient, type ClientEvent, type ExtraSocketsIO, type PeerTrust } from "./client.ts";
 
 export interface StartClientOptions {
   /** "host", "host:port" or "[v6]:port" of the rendezvous server. */
@@ -58,6 +58,34 @@ export async function startClient(opts: StartClientOptions): Promise<RunningClie
     log,
     onPacket: (bytes, from) => client?.handle(bytes, from),
   });
+  // Extra sockets for birthday punching, opened on demand and closed when done.
+  const extra = new Map<number, UdpEndpoint>();
+  let nextId = 1;
+  const sockets: ExtraSocketsIO = {
+    open(n, ready) {
+      void (async () => {
+        const ids: number[] = [];
+        for (let i = 0; i < n; i++) {
+          const id = nextId++;
+          try {
+            extra.set(id, await bindUdp({ hostname: udp.hostname, port: 0, log, onPacket: (bytes, from) => client?.handle(bytes, from, id) }));
+            ids.push(id);
+          } catch (e) {
+            log.warn("could not open more sockets for punching", { opened: ids.length, error: (e as Error).message });
+            break;
+          }
+        }
+        ready(ids);
+      })();
+    },
+    send: (id, bytes, to) => void extra.get(id)?.send(bytes, to),
+    close(ids) {
+      for (const id of ids) {
+        extra.get(id)?.close();
+        extra.delete(id);
+      }
+    },
+  };
   const lan = opts.lan ?? !isLoopback(server.ip);
   const locals = lan ? localCandidates(udp.port, udp.hostname === "::") : [];
   client = new HolePunchClient({
@@ -69,6 +97,7 @@ export async function startClient(opts: StartClientOptions): Promise<RunningClie
     trust: opts.trust,
     token: opts.token,
     relay: opts.relay,
+    sockets,
     timeoutMs: opts.timeoutMs,
     locals,
     clock: realClock,
@@ -84,6 +113,7 @@ export async function startClient(opts: StartClientOptions): Promise<RunningClie
     stop(reason = "closed") {
       client!.close(reason);
       udp.close();
+      sockets.close([...extra.keys()]);
     },
   };
 }

@@ -46,7 +46,15 @@ export function registerSigningInput(cookie: Uint8Array, name: string, locals: A
 }
 
 export function initiateAuth(secret: Uint8Array, init: Omit<HolePunchInitiate, "auth" | "$typeName" | "$unknown">): Uint8Array {
-  const parts: Array<Uint8Array | string> = ["hole-punch initiate v1", init.token, init.peerName, init.peerKey, init.initiator ? "1" : "0", init.relay ? "1" : "0"];
+  const parts: Array<Uint8Array | string> = [
+    "hole-punch initiate v1",
+    init.token,
+    init.peerName,
+    init.peerKey,
+    init.initiator ? "1" : "0",
+    init.relay ? "1" : "0",
+    String(init.peerMapping),
+  ];
   for (const c of init.candidates) parts.push(c.address?.ip ?? new Uint8Array(), port2(c.address?.port ?? 0), String(c.kind));
   return mac(secret, [framed(...parts)]);
 }

@@ -15,6 +15,8 @@ export interface Registration {
   observed: Addr;
   locals: Addr[];
   expiresAt: number;
+  /** The client's NAT mapping as it last reported it (MappingKind; 0 = unknown). */
+  mapping: number;
 }
 
 export type RegisterResult =
@@ -70,7 +72,7 @@ export class Registry {
     if (previousAtAddr && previousAtAddr !== existing) this.remove(previousAtAddr);
     const moved = existing !== undefined && addrKey(existing.observed) !== key;
     if (existing) this.remove(existing);
-    const reg: Registration = { name, publicKey, secret, observed, locals, expiresAt: now + this.ttlMs };
+    const reg: Registration = { name, publicKey, secret, observed, locals, expiresAt: now + this.ttlMs, mapping: existing?.mapping ?? 0 };
     this.byName.set(name, reg);
     this.byAddr.set(key, reg);
     this.touchIp(reg);

@@ -184,7 +184,9 @@ export class Rendezvous {
 
   private onKeepalive(env: EnvelopeOf<"keepalive">, from: Addr, now: number): void {
     const k = env.body.value;
-    if (!this.registry.refresh(from, k.name, k.secret, now)) {
+    const reg = this.registry.refresh(from, k.name, k.secret, now);
+    if (reg && k.mapping) reg.mapping = k.mapping;
+    if (!reg) {
       this.stats.count("keepalive_unknown");
       return this.replyError(from, env.txid, ErrorCode.NOT_REGISTERED, "not registered from this address");
     }
@@ -202,6 +204,7 @@ export class Rendezvous {
       return this.replyError(from, env.txid, ErrorCode.NOT_REGISTERED, "register before asking for a peer");
     }
     if (!this.takeName(requester.name, now)) return;
+    if (env.body.value.mapping) requester.mapping = env.body.value.mapping;
     const targetName = env.body.value.target;
     if (!NAME_PATTERN.test(targetName)) {
       this.stats.count("punch_invalid");
@@ -295,7 +298,15 @@ export class Rendezvous {
   }
 
   private sendInitiate(to: Registration, peer: Registration, token: Uint8Array, initiator: boolean, txid: bigint): void {
-    const fields = { peerName: peer.name, candidates: candidatesOf(peer), token, initiator, peerKey: peer.publicKey, relay: this.relays !== undefined };
+    const fields = {
+      peerName: peer.name,
+      candidates: candidatesOf(peer),
+      token,
+      initiator,
+      peerKey: peer.publicKey,
+      relay: this.relays !== undefined,
+      peerMapping: peer.mapping,
+    };
     this.budget = Number.POSITIVE_INFINITY; // both ends are registered: verified addresses
     this.send(to.observed, txid, {
       case: "holePunchInitiate",

@@ -5,9 +5,8 @@
 import { DEFAULT_PORT, SWEEP_INTERVAL } from "../constants.ts";
 import { bindUdpAny, type UdpEndpoint } from "../net/udp.ts";
 import { silentLogger, type Logger } from "../log.ts";
-import { decodePacket, encodePacket } from "../protocol/packet.ts";
-import { toWireAddress } from "../protocol/wire-address.ts";
 import type { Addr } from "../net/address.ts";
+import { answerAltPort } from "./alt-port.ts";
 import { Rendezvous, type RendezvousOptions } from "./rendezvous.ts";
 
 export interface ServerOptions extends Omit<RendezvousOptions, "send" | "now" | "log" | "port"> {
@@ -65,20 +64,9 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   };
 }
 
-/** The alternate socket answers NatProbe (never with more bytes than it got) and drops the rest. */
 function answerOnAlt(core: Rendezvous, alt: UdpEndpoint, bytes: Uint8Array, from: Addr): void {
-  let env;
-  try {
-    env = decodePacket(bytes);
-  } catch {
-    return core.stats.drop("alt_not_nat_probe");
-  }
-  if (env.body.case !== "natProbe") return core.stats.drop("alt_not_nat_probe");
-  const reply = encodePacket(
-    { case: "natProbeAck", value: { $typeName: "holepunch.v1.NatProbeAck", observed: toWireAddress(from), serverPort: alt.port, altPort: alt.port } },
-    env.txid,
-  );
-  if (reply.length > bytes.length) return core.stats.drop("amplification_guard");
+  const v = answerAltPort(bytes, from, alt.port);
+  if ("drop" in v) return core.stats.drop(v.drop);
   core.stats.count("nat_probe_alt");
-  alt.send(reply, from);
+  alt.send(v.reply, from);
 }

@@ -124,7 +124,7 @@ export async function registered(c: ScriptClient, name: string, id: Identity): P
 }
 
 export function keepalive(name: string, secret: Uint8Array): Body {
-  return { case: "keepalive", value: { $typeName: "holepunch.v1.Keepalive", name, secret } };
+  return { case: "keepalive", value: { $typeName: "holepunch.v1.Keepalive", name, secret, mapping: 0 } };
 }
 
 export function unregister(name: string, secret: Uint8Array): Body {
@@ -132,5 +132,5 @@ export function unregister(name: string, secret: Uint8Array): Body {
 }
 
 export function punchRequest(target: string, secret: Uint8Array): Body {
-  return { case: "holePunchRequest", value: { $typeName: "holepunch.v1.HolePunchRequest", target, secret } };
+  return { case: "holePunchRequest", value: { $typeName: "holepunch.v1.HolePunchRequest", target, secret, mapping: 0 } };
 }

@@ -79,6 +79,15 @@ export class SimNet {
     this.clock.setTimer(this.latencyMs, () => this.arrive(out, from, to));
   }
 
+  unbind(local: Addr): void {
+    this.sockets.delete(addrKey(local));
+  }
+
+  /** Open sockets (for tests that check extra sockets are closed). */
+  get socketCount(): number {
+    return this.sockets.size;
+  }
+
   /** Delivers a datagram that claims to come from `from` (an off-path spoofer). */
   inject(bytes: Uint8Array, from: Addr, to: Addr): void {
     this.clock.setTimer(this.latencyMs, () => this.arrive(bytes, from, to));

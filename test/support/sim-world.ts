@@ -1,6 +1,7 @@
 // A simulated world for the state machines: a real Rendezvous and real
 // HolePunchClients on the in-memory internet (sim-net.ts), in simulated time.
-import { HolePunchClient, type ClientEvent, type ClientOptions } from "../../src/client/client.ts";
+import { HolePunchClient, type ClientEvent, type ClientOptions, type ExtraSocketsIO } from "../../src/client/client.ts";
+import { answerAltPort } from "../../src/server/alt-port.ts";
 import { second } from "../../src/constants.ts";
 import { generateIdentity, type Identity } from "../../src/identity/keys.ts";
 import type { Addr } from "../../src/net/address.ts";
@@ -21,6 +22,13 @@ export function world(lossPercent = 0, seed = 1, serverOpts: Partial<RendezvousO
   let server: Rendezvous;
   const send = net.bind(SERVER, (b, from) => server.handle(b, from));
   server = new Rendezvous({ send, now: () => net.clock.now(), ...serverOpts });
+  // The alternate NAT-discovery port, as the UDP runner has it.
+  const ALT = { ip: SERVER.ip, port: SERVER.port + 1 };
+  const sendAlt = net.bind(ALT, (b, from) => {
+    const v = answerAltPort(b, from, ALT.port);
+    if ("reply" in v) sendAlt(v.reply, from);
+  });
+  server.altPort = ALT.port;
   let n = 0;
   const identities = new Map<string, Identity>();
   const peer = (
@@ -47,6 +55,23 @@ export function world(lossPercent = 0, seed = 1, serverOpts: Partial<RendezvousO
     const p: Peer = { events: [] } as unknown as Peer;
     let client: HolePunchClient;
     const sendFn = net.bind(local, (b, from) => client.handle(b, from));
+    // Extra sockets (birthday punching) on the same host, ports 7000 up.
+    const extraSends = new Map<number, (b: Uint8Array, to: Addr) => void>();
+    let nextExtra = 0;
+    const sockets: ExtraSocketsIO = {
+      open(count, ready) {
+        const ids = Array.from({ length: count }, () => ++nextExtra);
+        for (const id of ids) extraSends.set(id, net.bind({ ip: local.ip, port: 7000 + id }, (b, from) => client.handle(b, from, id)));
+        net.clock.setTimer(0, () => ready(ids));
+      },
+      send: (id, b, to) => extraSends.get(id)?.(b, to),
+      close(ids) {
+        for (const id of ids) {
+          extraSends.delete(id);
+          net.unbind({ ip: local.ip, port: 7000 + id });
+        }
+      },
+    };
     client = new HolePunchClient({
       server: SERVER,
       name,
@@ -58,6 +83,7 @@ export function world(lossPercent = 0, seed = 1, serverOpts: Partial<RendezvousO
       send: sendFn,
       onEvent: (e) => p.events.push(e),
       onDone: (code) => (p.exit = code),
+      sockets,
       ...clientOpts,
       ...extra,
     });
