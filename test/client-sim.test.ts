@@ -129,6 +129,27 @@ describe("NAT matrix (simulated)", () => {
     expect(messages(bob)).toEqual(["direct now"]);
   });
 
+  test("relay throughput is bounded by the relay's byte rate, not the per-IP request limit", () => {
+    const w = world();
+    const alice = w.peer("alice", "random");
+    const bob = w.peer("bob", "random", "alice");
+    w.net.clock.advance(5 * second);
+    const lines = Array.from({ length: 300 }, (_, i) => `${i} ${"x".repeat(900)}`);
+    for (const l of lines) bob.client.sendLine(l);
+    w.net.clock.advance(10 * second);
+    expect(messages(alice)).toEqual(lines); // ~300 KB in well under 10 s: far more than 50 datagrams/s
+    expect(w.server().stats.droppedFor("rate_limited")).toBe(0);
+  });
+
+  test("--no-relay on one side: that side ignores relayed packets, so the pair fails cleanly", () => {
+    const w = world();
+    w.peer("alice", "random", undefined, undefined, 30 * second, undefined, { relay: false });
+    const bob = w.peer("bob", "random", "alice", undefined, 8 * second);
+    w.net.clock.advance(10 * second);
+    expect(connected(bob)).toBeUndefined();
+    expect(bob.events.at(-1)).toMatchObject({ event: "error", code: "PUNCH_FAILED" });
+  });
+
   test("relay quota: a session that exceeds it stops being relayed", () => {
     const w = world(0, 1, { relay: { quotaBytes: 20_000 } });
     const alice = w.peer("alice", "random");

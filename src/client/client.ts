@@ -174,6 +174,7 @@ export class HolePunchClient {
 
   /** A peer datagram that came through the server's relay. */
   private fromRelay(token: Uint8Array, payload: Uint8Array): void {
+    if (this.opts.relay === false) return this.drop("relay_disabled"); // never use the relay, not even to answer
     if (!this.link || !sameBytes(token, this.link.token)) return this.drop("unknown_token");
     let inner: Envelope;
     try {
@@ -239,7 +240,7 @@ export class HolePunchClient {
     this.deadline = this.opts.clock.setTimer(budget, () => {
       if (this.isConnected) return;
       const secs = Math.round(budget / second);
-      if (this.gotInitiate) this.fail("PUNCH_FAILED", `could not reach ${peer} directly within ${secs} s`);
+      if (this.gotInitiate) this.fail("PUNCH_FAILED", `could not reach ${peer} within ${secs} s (directly${this.opts.relay === false ? "; relay not used" : " or through the relay"})`);
       else this.fail("PEER_UNKNOWN", `peer ${JSON.stringify(peer)} did not register within ${secs} s`);
     });
   }

@@ -66,25 +66,32 @@ export async function natCheck(server: string, timeoutMs = 3 * second): Promise<
   try {
     for (let i = 0; i < 2; i++) sockets.push(await bindUdpAny({ hostname: ip.includes(":") ? "::" : undefined, port: 0, log: silentLogger, onPacket }));
     const observations: NatReport["observations"] = [];
-    const seen: Addr[] = [];
+    // In asking order: socket 1 -> main, socket 1 -> alt, socket 2 -> main, socket 2 -> alt.
+    const seen: Array<Addr | undefined> = [];
     let txid = 1n;
     let altPort = 0;
     for (const [i, udp] of sockets.entries()) {
       const first = await ask(udp, inbox, main, txid++, timeoutMs);
-      if (!first) break;
-      altPort ||= first.alt;
-      observations.push({ socket: i + 1, server: formatAddr(main), observed: formatAddr(first) });
       seen.push(first);
-      if (!altPort) continue;
+      if (first) {
+        altPort ||= first.alt;
+        observations.push({ socket: i + 1, server: formatAddr(main), observed: formatAddr(first) });
+      }
+      if (!altPort) {
+        seen.push(undefined);
+        continue;
+      }
       const alt = { ip, port: altPort };
       const second_ = await ask(udp, inbox, alt, txid++, timeoutMs);
-      if (!second_) continue;
-      observations.push({ socket: i + 1, server: formatAddr(alt), observed: formatAddr(second_) });
       seen.push(second_);
+      if (second_) observations.push({ socket: i + 1, server: formatAddr(alt), observed: formatAddr(second_) });
     }
-    if (seen.length === 0) return { udp: false, mapping: "unknown", portPreserved: false, observations };
-    const verdict = altPort ? classify(seen.map((s) => s.port), seen.map((s) => s.ip)) : { mapping: "unknown" as const };
-    return { udp: true, ...verdict, portPreserved: seen[0]!.port === sockets[0]!.port, observations };
+    const answered = seen.filter((s): s is Addr => s !== undefined);
+    if (answered.length === 0) return { udp: false, mapping: "unknown", portPreserved: false, observations };
+    // Classify only from complete sets: a lost answer must not look like a "hard" NAT.
+    const complete = seen.length === 4 && seen.every((s) => s !== undefined) ? answered : seen[0] && seen[1] ? answered.slice(0, 2) : [];
+    const verdict = complete.length >= 2 ? classify(complete.map((s) => s.port), complete.map((s) => s.ip)) : { mapping: "unknown" as const };
+    return { udp: true, ...verdict, portPreserved: seen[0]?.port === sockets[0]!.port, observations };
   } catch (e) {
     if (e instanceof HpError) throw e;
     throw new HpError("SOCKET_ERROR", (e as Error).message);

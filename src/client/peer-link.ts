@@ -207,7 +207,10 @@ export class PeerLink implements FrameSink {
         // path the handshake material is no longer needed (until then it answers the
         // probes that upgrade a relayed session). Forgetting it keeps a later
         // compromise from reaching back.
-        if (this.path === "direct" && !isRelay(from)) this.forgetHandshake();
+        // Only frames the peer addresses to its chosen path count (Message, Ping):
+        // its acks and pongs answer to wherever our packet came from.
+        const chosen = frame.frame.case === "message" || frame.frame.case === "ping";
+        if (this.path === "direct" && !isRelay(from) && chosen) this.forgetHandshake();
         // Authenticated and not a replay: if it came from elsewhere, the peer's NAT moved it.
         this.peerMoved(from);
         return this.session.onFrame(frame, from);

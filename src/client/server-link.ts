@@ -378,7 +378,7 @@ export class ServerLink {
         // Also txid 0, so forgeable: only a hint. Our retransmissions already back
         // off (up to 2 s, 30 s when re-registering); changing timers on a hint
         // would let a spoofer silence us.
-        if (!this.warnedRateLimited) this.log.warn("rate limited by the server: backing off", { retry_after_ms: retryAfterMs });
+        if (!this.warnedRateLimited) this.log.warn("the server says we send too fast", { retry_after_ms: retryAfterMs });
         this.warnedRateLimited = true;
         return;
       default:

@@ -51,6 +51,14 @@ export class RelayTable {
     this.sessions.set(token, { a, b, bytes: 0, lastUsed: now, buckets: new Map() });
   }
 
+  /** The other member of `token`'s session, if `from` is a member (charges nothing). */
+  peerOf(token: string, from: string, now: number): RelayVerdict {
+    const s = this.sessions.get(token);
+    if (!s || now - s.lastUsed > this.limits.idleMs) return { ok: false, reason: "relay_unknown" };
+    if (from !== s.a && from !== s.b) return { ok: false, reason: "relay_not_member" };
+    return { ok: true, to: from === s.a ? s.b : s.a };
+  }
+
   /** May `from` send `bytes` through `token` now? Charges the quota and rate when it may. */
   forward(token: string, from: string, bytes: number, now: number): RelayVerdict {
     const s = this.sessions.get(token);

@@ -131,23 +131,18 @@ export class Rendezvous {
     if (kind !== "hp") return this.stats.drop(kind === "stun" ? "stun_unsupported" : "not_ours");
     const now = this.opts.now();
     this.budget = this.registry.byAddress(from, now) ? Number.POSITIVE_INFINITY : bytes.length;
-    const verdict = this.limiter.take(ipLimitKey(from.ip), now);
-    if (verdict !== "allow") {
-      this.stats.drop("rate_limited");
-      if (verdict === "limit-and-tell") {
-        this.replyError(from, 0n, ErrorCode.RATE_LIMITED, "too many requests", RATE_LIMITED_RETRY_AFTER);
-      }
-      return;
-    }
     let env: Envelope & { body: Body };
     try {
       env = decodePacket(bytes);
     } catch (e) {
       const code = e instanceof DecodeError ? e.code : "MALFORMED";
       this.stats.drop(code.toLowerCase());
-      if (code === "UNSUPPORTED_VERSION") this.replyVersionError(from, bytes.length);
+      if (code === "UNSUPPORTED_VERSION" && this.allowFrom(from, now)) this.replyVersionError(from, bytes.length);
       return;
     }
+    // Per source IP, every request type, except relayed peer traffic: it is
+    // checked (registered sender, secret, member) and limited in bytes by the relay.
+    if (env.body.case !== "relayData" && !this.allowFrom(from, now)) return;
     // Per name, on top of per IP. A hello is keyed by (name, source IP), so a
     // flood of hellos claiming someone's name from elsewhere cannot starve
     // their registration; introductions by the requester's (authenticated) name.
@@ -233,10 +228,13 @@ export class Rendezvous {
     const sender = this.registry.byAddress(from, now);
     if (!this.relays) return this.stats.drop("relay_disabled");
     if (!sender || !equalBytes(sender.secret, r.secret)) return this.stats.drop("relay_not_registered");
-    const verdict = this.relays.forward(Buffer.from(r.token).toString("hex"), sender.name, r.payload.length, now);
-    if (!verdict.ok) return this.stats.drop(verdict.reason);
-    const peer = this.registry.lookup(verdict.to, now);
+    const token = Buffer.from(r.token).toString("hex");
+    const other = this.relays.peerOf(token, sender.name, now);
+    if (!other.ok) return this.stats.drop(other.reason);
+    const peer = this.registry.lookup(other.to, now);
     if (!peer) return this.stats.drop("relay_peer_gone");
+    const verdict = this.relays.forward(token, sender.name, r.payload.length, now);
+    if (!verdict.ok) return this.stats.drop(verdict.reason);
     this.budget = Number.POSITIVE_INFINITY; // registered to registered
     if (this.send(peer.observed, 0n, { case: "relayData", value: { $typeName: "holepunch.v1.RelayData", token: r.token, secret: new Uint8Array(), payload: r.payload } })) {
       this.stats.count("relay_bytes", r.payload.length);
@@ -254,6 +252,15 @@ export class Rendezvous {
       case: "natProbeAck",
       value: { $typeName: "holepunch.v1.NatProbeAck", observed: toWireAddress(from), serverPort, altPort: this.altPort },
     });
+  }
+
+  /** The per-IP request limit (also used by the alternate port): false when over it (dropped, maybe told). */
+  allowFrom(from: Addr, now = this.opts.now()): boolean {
+    const verdict = this.limiter.take(ipLimitKey(from.ip), now);
+    if (verdict === "allow") return true;
+    this.stats.drop("rate_limited");
+    if (verdict === "limit-and-tell") this.replyError(from, 0n, ErrorCode.RATE_LIMITED, "too many requests", RATE_LIMITED_RETRY_AFTER);
+    return false;
   }
 
   private takeName(key: string, now: number): boolean {

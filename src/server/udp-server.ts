@@ -65,6 +65,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
 }
 
 function answerOnAlt(core: Rendezvous, alt: UdpEndpoint, bytes: Uint8Array, from: Addr): void {
+  if (!core.allowFrom(from)) return; // the same per-IP budget as the main port
   const v = answerAltPort(bytes, from, alt.port);
   if ("drop" in v) return core.stats.drop(v.drop);
   core.stats.count("nat_probe_alt");
