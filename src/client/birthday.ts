@@ -27,6 +27,7 @@ export class BirthdayPlan {
   private sockets: number[] = [];
   private next = 0;
   private sprayed = new Set<number>();
+  private sent = 0;
 
   constructor(
     readonly role: BirthdayRole,
@@ -51,7 +52,7 @@ export class BirthdayPlan {
   }
 
   done(now: number): boolean {
-    return now - this.startedAt > BIRTHDAY_DURATION || (this.role === "spray" && this.sprayed.size >= BIRTHDAY_SPRAY_MAX);
+    return now - this.startedAt > BIRTHDAY_DURATION || this.sent >= BIRTHDAY_SPRAY_MAX;
   }
 
   /** The probes of one round. */
@@ -63,6 +64,7 @@ export class BirthdayPlan {
       for (let i = 0; i < Math.min(BIRTHDAY_PROBES_PER_ROUND, this.sockets.length); i++) {
         out.push({ to: this.peer, via: this.sockets[this.next++ % this.sockets.length] });
       }
+      this.sent += out.length;
       return out;
     }
     while (out.length < BIRTHDAY_PROBES_PER_ROUND && this.sprayed.size < BIRTHDAY_SPRAY_MAX) {
@@ -71,6 +73,7 @@ export class BirthdayPlan {
       this.sprayed.add(port);
       out.push({ to: { ip: this.peer.ip, port } });
     }
+    this.sent += out.length;
     return out;
   }
 }

@@ -240,7 +240,8 @@ export class HolePunchClient {
     this.deadline = this.opts.clock.setTimer(budget, () => {
       if (this.isConnected) return;
       const secs = Math.round(budget / second);
-      if (this.gotInitiate) this.fail("PUNCH_FAILED", `could not reach ${peer} within ${secs} s (directly${this.opts.relay === false ? "; relay not used" : " or through the relay"})`);
+      const relayTried = this.opts.relay !== false && this.link?.opts.relay === true;
+      if (this.gotInitiate) this.fail("PUNCH_FAILED", `could not reach ${peer} within ${secs} s (${relayTried ? "directly or through the relay" : "directly; no relay"})`);
       else this.fail("PEER_UNKNOWN", `peer ${JSON.stringify(peer)} did not register within ${secs} s`);
     });
   }

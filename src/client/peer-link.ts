@@ -96,6 +96,8 @@ export class PeerLink implements FrameSink {
   /** The extra socket the session runs on (birthday punching), else undefined: the main socket. */
   via: number | undefined;
   private birthday: BirthdayPlan | undefined;
+  /** Extra sockets the peer reached us on: it may have picked one of them, so they stay open. */
+  private readonly hitSockets = new Set<number>();
   rttMs = 0;
   private candidates: Addr[];
   private probeSeq = 0n;
@@ -162,6 +164,7 @@ export class PeerLink implements FrameSink {
   handle(env: Envelope, from: Addr, via?: number): void {
     if (this.state === "closed") return;
     const b = env.body;
+    if (via !== undefined && b.case === "punchProbe") this.hitSockets.add(via);
     switch (b.case) {
       case "punchProbe": {
         if (!this.acceptHandshake(b.value.handshake!)) return;
@@ -323,13 +326,25 @@ export class PeerLink implements FrameSink {
   }
 
   private birthdayRound(): void {
-    for (const p of this.birthday?.round(this.clock.now()) ?? []) this.sendProbe(p.to, p.via);
+    const plan = this.birthday;
+    if (!plan) return;
+    if (plan.done(this.clock.now())) {
+      // Out of time or probes (e.g. we settled on the relay): give the sockets back.
+      const unused = plan.socketIds.filter((id) => !this.hitSockets.has(id));
+      this.birthday = undefined;
+      if (unused.length) this.opts.sockets?.close(unused);
+      return;
+    }
+    for (const p of plan.round(this.clock.now())) this.sendProbe(p.to, p.via);
   }
 
   /** The direct path runs on socket `via`: the birthday is over, its spare sockets are closed. */
   private useSocket(via: number | undefined): void {
     this.via = via;
-    const spare = this.birthday?.socketIds.filter((id) => id !== via) ?? [];
+    // Both sides may find a different matching pair: keep every socket the
+    // peer's probes reached (it may send there; our replies from `via` then
+    // move it over), close the rest.
+    const spare = this.birthday?.socketIds.filter((id) => id !== via && !this.hitSockets.has(id)) ?? [];
     if (this.birthday) this.log.debug("birthday punching done", { via, closing: spare.length });
     this.birthday = undefined;
     if (spare.length) this.opts.sockets?.close(spare);
@@ -371,7 +386,7 @@ export class PeerLink implements FrameSink {
     this.state = "closed";
     this.probeTimer?.cancel();
     this.session.stop();
-    const sockets = [...(this.birthday?.socketIds ?? []), ...(this.via !== undefined ? [this.via] : [])];
+    const sockets = [...new Set([...(this.birthday?.socketIds ?? []), ...this.hitSockets, ...(this.via !== undefined ? [this.via] : [])])];
     this.birthday = undefined;
     if (sockets.length) this.opts.sockets?.close(sockets);
     this.events.closed(reason, code, this.session.unacked, wasConnected);

@@ -255,6 +255,7 @@ export class ServerLink {
     this.lastAckAt = this.clock.now();
     this.scheduleKeepalive();
     const resumeIntro = this.target !== undefined; // re-registered while introducing
+    if (this.mapping !== MappingKind.UNSPECIFIED) this.sendKeepalive(); // our NAT mapping, for the server's records
     this.events.registered(observed, first);
     if (resumeIntro) this.sendIntroRequest();
   }
@@ -295,7 +296,10 @@ export class ServerLink {
   private onNatProbeAck(txid: bigint, observed: Addr, altPort: number): void {
     if (txid === this.natTxid && !this.natMain) {
       this.natMain = observed;
-      if (!altPort) return; // the server has no second port: mapping stays unknown
+      if (!altPort) {
+        this.natWaited = true; // the server has no second port: mapping stays unknown, nothing to wait for
+        return;
+      }
       this.natAltTxid = randomTxid();
       const probe: Body = { case: "natProbe", value: { $typeName: "holepunch.v1.NatProbe", padding: new Uint8Array(NAT_PROBE_PADDING) } };
       const alt = { ip: this.opts.server.ip, port: altPort };

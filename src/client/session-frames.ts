@@ -51,6 +51,10 @@ export class SessionFrames {
     this.rttMs = rttMs;
     this.lastHeard = this.clock.now();
     this.sender.seedRtt(rttMs);
+    // One ping at once: the peer learns which of our addresses we settled on
+    // (birthday punching may leave each side with a different pair) and its
+    // pong refreshes the RTT.
+    this.ping();
     this.scheduleKeepalive();
     this.pump();
   }

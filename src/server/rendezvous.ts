@@ -255,11 +255,11 @@ export class Rendezvous {
   }
 
   /** The per-IP request limit (also used by the alternate port): false when over it (dropped, maybe told). */
-  allowFrom(from: Addr, now = this.opts.now()): boolean {
+  allowFrom(from: Addr, now = this.opts.now(), tell = true): boolean {
     const verdict = this.limiter.take(ipLimitKey(from.ip), now);
     if (verdict === "allow") return true;
     this.stats.drop("rate_limited");
-    if (verdict === "limit-and-tell") this.replyError(from, 0n, ErrorCode.RATE_LIMITED, "too many requests", RATE_LIMITED_RETRY_AFTER);
+    if (tell && verdict === "limit-and-tell") this.replyError(from, 0n, ErrorCode.RATE_LIMITED, "too many requests", RATE_LIMITED_RETRY_AFTER);
     return false;
   }
 

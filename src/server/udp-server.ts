@@ -65,9 +65,11 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
 }
 
 function answerOnAlt(core: Rendezvous, alt: UdpEndpoint, bytes: Uint8Array, from: Addr): void {
-  if (!core.allowFrom(from)) return; // the same per-IP budget as the main port
   const v = answerAltPort(bytes, from, alt.port);
   if ("drop" in v) return core.stats.drop(v.drop);
+  // The same per-IP budget as the main port; over it, silence (a notice would
+  // go out from the other port, sized against another datagram).
+  if (!core.allowFrom(from, undefined, false)) return;
   core.stats.count("nat_probe_alt");
   alt.send(v.reply, from);
 }

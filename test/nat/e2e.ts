@@ -7,8 +7,13 @@ import { join, resolve } from "node:path";
 import { type Host, type Internet, type Line, type Proc, parseAddr, SERVER_IP, type Site, type SiteKind } from "./harness.ts";
 
 export const ROOT = resolve(import.meta.dir, "../..");
-export const SERVER_BIN = join(ROOT, "dist/hp-server");
-export const CLIENT_BIN = join(ROOT, "dist/hp-client");
+/**
+ * HP_NAT_DIST=<dir> runs prebuilt binaries from elsewhere (say, a build of
+ * another checkout) and skips the build; by default dist/ is rebuilt when src/ is newer.
+ */
+const DIST = process.env.HP_NAT_DIST ? resolve(process.env.HP_NAT_DIST) : join(ROOT, "dist");
+export const SERVER_BIN = join(DIST, "hp-server");
+export const CLIENT_BIN = join(DIST, "hp-client");
 export const PORT = 39738;
 export const RENDEZVOUS = `${SERVER_IP}:${PORT}`;
 /** How a relayed peer's address reads in `connected` events. */
@@ -28,6 +33,10 @@ function newestMtime(dir: string): number {
 
 /** Runs `bun run build` unless both binaries exist and are newer than everything in src/. */
 export async function ensureBuilt(): Promise<void> {
+  if (process.env.HP_NAT_DIST) {
+    for (const b of [SERVER_BIN, CLIENT_BIN]) if (!existsSync(b)) throw new Error(`HP_NAT_DIST: ${b} does not exist`);
+    return;
+  }
   const bins = [SERVER_BIN, CLIENT_BIN];
   const fresh = bins.every((b) => existsSync(b) && statSync(b).mtimeMs >= newestMtime(join(ROOT, "src")));
   if (fresh) return;
@@ -94,10 +103,10 @@ export function client(net: Internet, host: Host, args: string[]): Proc {
 }
 
 /** Writes a line on one side and waits for the other side's `message` event. */
-export async function chat(from: Proc, fromName: string, to: Proc): Promise<void> {
+export async function chat(from: Proc, fromName: string, to: Proc, timeoutMs = MESSAGE_MS): Promise<void> {
   const line = `hi from ${fromName} ${Math.random().toString(36).slice(2, 8)}`;
   from.writeLine(line);
-  await to.waitForEvent("message", MESSAGE_MS, { from: fromName, text: line });
+  await to.waitForEvent("message", timeoutMs, { from: fromName, text: line });
 }
 
 /** The texts of the `message` events a client printed from `from`, in order. */
