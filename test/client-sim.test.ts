@@ -51,7 +51,8 @@ describe("NAT matrix (simulated)", () => {
       bob.client.sendLine("hello across a hard NAT");
       w.net.clock.advance(1 * second);
       expect(messages(alice)).toEqual(["hello across a hard NAT"]);
-      expect(w.net.socketCount).toBeLessThanOrEqual(2 + 2 + 1); // server (2 ports), alice, bob, at most one extra
+      // server (2 ports), alice, bob, and only the extra sockets the peer reached (not all 256)
+      expect(w.net.socketCount).toBeLessThan(2 + 2 + 10);
     });
   }
 

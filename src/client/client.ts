@@ -82,6 +82,8 @@ export interface ClientOptions {
   relay?: boolean;
   /** Extra sockets for birthday punching (without them, easy <-> hard pairs use the relay). */
   sockets?: ExtraSocketsIO;
+  /** Randomness for punching (default Math.random; tests inject a seeded one). */
+  random?: () => number;
   relayAfterMs?: number;
 }
 
@@ -332,6 +334,7 @@ export class HolePunchClient {
         relay: init.relay && this.opts.relay !== false,
         birthday: this.opts.sockets ? birthdayRole(this.server.mapping, init.peerMapping) : undefined,
         sockets: this.opts.sockets,
+        random: this.opts.random,
         relayAfterMs: this.opts.relayAfterMs,
       },
     );

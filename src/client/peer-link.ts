@@ -80,6 +80,8 @@ export interface LinkOptions {
   /** Easy <-> hard NATs: our part of the birthday-paradox method, and the extra sockets it needs. */
   birthday?: BirthdayRole;
   sockets?: ExtraSockets;
+  /** Randomness for the birthday spray (tests inject a seeded one). */
+  random?: () => number;
 }
 
 /** Extra UDP sockets for birthday punching (the client's runner owns them). */
@@ -143,7 +145,7 @@ export class PeerLink implements FrameSink {
     this.log.info("punching", { peer: this.opts.peerName, candidates: this.candidates.map(formatAddr).join(","), birthday: this.opts.birthday });
     const role = this.opts.birthday;
     if (role && this.candidates[0]) {
-      const plan = (this.birthday = new BirthdayPlan(role, this.candidates[0], this.startedAt));
+      const plan = (this.birthday = new BirthdayPlan(role, this.candidates[0], this.startedAt, this.opts.random));
       const wanted = BirthdayPlan.socketsWanted(role);
       if (wanted > 0) this.opts.sockets?.open(wanted, (ids) => (this.state === "closed" || this.birthday !== plan ? this.opts.sockets?.close(ids) : plan.useSockets(ids)));
     }

@@ -25,6 +25,8 @@ import { encodePacket, type Body } from "../protocol/packet.ts";
 import { equalBytes } from "../crypto/kdf.ts";
 import { initiateAuth, registerSigningInput } from "../crypto/server-auth.ts";
 import { sign, type Identity } from "../identity/keys.ts";
+import { NatDiscovery } from "./nat-discovery.ts";
+import { randomTxid } from "./txid.ts";
 import { fromWireAddress, toWireAddress } from "../protocol/wire-address.ts";
 
 export interface ServerLinkEvents {
@@ -48,8 +50,6 @@ export interface ServerLinkOptions {
 
 /** Consecutive refused cookies/signatures before registering is given up. */
 const MAX_BAD_SIGNATURES = 3;
-/** NatProbe padding: the server never answers with more bytes than it received. */
-const NAT_PROBE_PADDING = 48;
 /** The first introduction request waits at most this long for NAT discovery to finish. */
 const NAT_DISCOVERY_WAIT = 500;
 
@@ -66,10 +66,7 @@ export class ServerLink {
   private cookie: Uint8Array | undefined;
   private badSignatures = 0;
   /** What our NAT does (learned by probing the server's two ports), reported to the server. */
-  mapping: MappingKind = MappingKind.UNSPECIFIED;
-  private natTxid = 0n;
-  private natAltTxid = 0n;
-  private natMain: Addr | undefined;
+  private readonly nat: NatDiscovery;
   private natWaited = false;
   private versionRefused: string | undefined;
   private warnedRateLimited = false;
@@ -94,11 +91,22 @@ export class ServerLink {
     private readonly log: Logger,
     private readonly events: ServerLinkEvents,
     private readonly opts: ServerLinkOptions,
-  ) {}
+  ) {
+    this.nat = new NatDiscovery(clock, send, log, opts.server, () => {
+      if (this.phase !== "registered") return; // it goes with the registration's first keepalive
+      this.sendKeepalive(); // tell the server now
+      if (this.target !== undefined && this.natWaited) this.sendIntroRequest();
+    });
+  }
 
   /** This registration's secret (authenticates our relayed packets), once registered. */
   get secret(): Uint8Array | undefined {
     return this.phase === "registered" ? this.registrationSecret : undefined;
+  }
+
+  /** Our NAT's mapping, once discovery has found it. */
+  get mapping(): MappingKind {
+    return this.nat.mapping;
   }
 
   get isRegistered(): boolean {
@@ -142,7 +150,7 @@ export class ServerLink {
     const b = env.body;
     switch (b.case) {
       case "natProbeAck":
-        return this.onNatProbeAck(env.txid, fromWireAddress(b.value.observed!), b.value.altPort);
+        return this.nat.onAck(env.txid, fromWireAddress(b.value.observed!), b.value.altPort);
       case "challenge":
         // The first Challenge of a cycle wins: answering a second (to a retransmitted
         // hello) would register twice and leave us holding a stale secret.
@@ -214,7 +222,7 @@ export class ServerLink {
     }
     // One txid per registration cycle: a late answer to an earlier copy still counts.
     this.send(this.registerBody(), this.registerTxid);
-    if (!this.cookie) this.probeNat(); // alongside each hello, until the server has answered one
+    if (!this.cookie) this.nat.probe(); // alongside each hello, until the server has answered one
     let wait = this.rto;
     this.rto = Math.min(this.rto * 2, this.everRegistered ? REREGISTER_RTO_MAX : REQUEST_RTO_MAX);
     if (!this.everRegistered) wait = Math.min(wait, this.registerStartedAt + limit - this.clock.now());
@@ -255,7 +263,7 @@ export class ServerLink {
     this.lastAckAt = this.clock.now();
     this.scheduleKeepalive();
     const resumeIntro = this.target !== undefined; // re-registered while introducing
-    if (this.mapping !== MappingKind.UNSPECIFIED) this.sendKeepalive(); // our NAT mapping, for the server's records
+    if (this.nat.mapping !== MappingKind.UNSPECIFIED) this.sendKeepalive(); // our NAT mapping, for the server's records
     this.events.registered(observed, first);
     if (resumeIntro) this.sendIntroRequest();
   }
@@ -279,55 +287,23 @@ export class ServerLink {
   private sendKeepalive(): void {
     this.keepaliveTxid = randomTxid();
     this.send(
-      { case: "keepalive", value: { $typeName: "holepunch.v1.Keepalive", name: this.opts.name, secret: this.registrationSecret!, mapping: this.mapping } },
+      { case: "keepalive", value: { $typeName: "holepunch.v1.Keepalive", name: this.opts.name, secret: this.registrationSecret!, mapping: this.nat.mapping } },
       this.keepaliveTxid,
     );
-  }
-
-  // ---- NAT discovery: does our NAT give the server's two ports the same mapping? ----
-
-  /** Asks the server's main port (again) while we do not know our mapping yet. */
-  private probeNat(): void {
-    if (this.mapping !== MappingKind.UNSPECIFIED || this.natMain) return;
-    this.natTxid ||= randomTxid();
-    this.send({ case: "natProbe", value: { $typeName: "holepunch.v1.NatProbe", padding: new Uint8Array(NAT_PROBE_PADDING) } }, this.natTxid);
-  }
-
-  private onNatProbeAck(txid: bigint, observed: Addr, altPort: number): void {
-    if (txid === this.natTxid && !this.natMain) {
-      this.natMain = observed;
-      if (!altPort) {
-        this.natWaited = true; // the server has no second port: mapping stays unknown, nothing to wait for
-        return;
-      }
-      this.natAltTxid = randomTxid();
-      const probe: Body = { case: "natProbe", value: { $typeName: "holepunch.v1.NatProbe", padding: new Uint8Array(NAT_PROBE_PADDING) } };
-      const alt = { ip: this.opts.server.ip, port: altPort };
-      // Three tries, 300 ms apart: one answer is enough.
-      for (let i = 0; i < 3; i++) this.clock.setTimer(i * 300, () => this.mapping === MappingKind.UNSPECIFIED && this.send(probe, this.natAltTxid, alt));
-    } else if (txid === this.natAltTxid && this.natMain && this.mapping === MappingKind.UNSPECIFIED) {
-      this.mapping = sameAddr(observed, this.natMain) ? MappingKind.INDEPENDENT : MappingKind.DEPENDENT;
-      this.log.info(this.mapping === MappingKind.INDEPENDENT ? "NAT maps every destination alike (easy)" : "NAT maps each destination differently (hard)", {
-        main: formatAddr(this.natMain),
-        alt: formatAddr(observed),
-      });
-      if (this.phase === "registered") this.sendKeepalive(); // tell the server now
-      if (this.target !== undefined && this.natWaited && this.phase === "registered") this.sendIntroRequest();
-    }
   }
 
   private sendIntroRequest(): void {
     if (this.target === undefined || this.phase !== "registered") return;
     // The request tells the server our NAT mapping (it picks the punching
     // strategy): if discovery is still under way, give it a moment.
-    if (this.mapping === MappingKind.UNSPECIFIED && this.natMain && !this.natWaited) {
+    if (this.nat.pending && !this.natWaited) {
       this.natWaited = true;
       return this.scheduleIntro(NAT_DISCOVERY_WAIT);
     }
     this.send(
       {
         case: "holePunchRequest",
-        value: { $typeName: "holepunch.v1.HolePunchRequest", target: this.target, secret: this.registrationSecret!, mapping: this.mapping },
+        value: { $typeName: "holepunch.v1.HolePunchRequest", target: this.target, secret: this.registrationSecret!, mapping: this.nat.mapping },
       },
       this.introTxid,
     );
@@ -396,7 +372,3 @@ export class ServerLink {
   }
 }
 
-export function randomTxid(): bigint {
-  const b = crypto.getRandomValues(new BigUint64Array(1));
-  return b[0]! === 0n ? 1n : b[0]!;
-}

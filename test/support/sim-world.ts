@@ -84,6 +84,7 @@ export function world(lossPercent = 0, seed = 1, serverOpts: Partial<RendezvousO
       onEvent: (e) => p.events.push(e),
       onDone: (code) => (p.exit = code),
       sockets,
+      random: net.random,
       ...clientOpts,
       ...extra,
     });
