@@ -26,17 +26,14 @@ import {
   second,
 } from "../constants.ts";
 import type { Clock, Timer } from "../clock.ts";
-import { ackProof, deriveSessionKeys, handshakeSigningInput, newEphemeral, type Ephemeral, type SessionKeys } from "../crypto/handshake.ts";
-import { equalBytes } from "../crypto/kdf.ts";
-import { SessionCipher } from "../crypto/session-cipher.ts";
-import { sign, verify, type Identity } from "../identity/keys.ts";
+import type { Identity } from "../identity/keys.ts";
 import type { Logger } from "../log.ts";
 import { addrKey, formatAddr, sameAddr, type Addr } from "../net/address.ts";
-import { MAGIC, type Body } from "../protocol/packet.ts";
+import type { Body } from "../protocol/packet.ts";
 import { validateFrame } from "../protocol/validate.ts";
 import { fromWireAddress, toWireAddress } from "../protocol/wire-address.ts";
-import { PROTOCOL_VERSION } from "../constants.ts";
 import { SessionFrames, type FrameSink } from "./session-frames.ts";
+import { LinkKeys } from "./link-keys.ts";
 import { BirthdayPlan, type BirthdayRole } from "./birthday.ts";
 
 export type LinkState = "punching" | "connected" | "closed";
@@ -106,11 +103,7 @@ export class PeerLink implements FrameSink {
   private probesSent = new Map<bigint, number>();
   private readonly startedAt: number;
   private probeTimer: Timer | undefined;
-  private readonly handshake: Handshake;
-  private peerEphemeral: Uint8Array | undefined;
-  private keys: SessionKeys | undefined;
-  private ephemeralPrivate: Ephemeral | undefined;
-  private cipher: SessionCipher | undefined;
+  private readonly crypto: LinkKeys;
   readonly session: SessionFrames;
 
   constructor(
@@ -123,9 +116,7 @@ export class PeerLink implements FrameSink {
   ) {
     this.candidates = dedupe(opts.candidates).slice(0, MAX_CANDIDATES);
     this.startedAt = clock.now();
-    this.ephemeralPrivate = newEphemeral();
-    const signature = sign(opts.identity, handshakeSigningInput(opts.token, this.ephemeralPrivate.publicKey));
-    this.handshake = { $typeName: "holepunch.v1.Handshake", ephemeral: this.ephemeralPrivate.publicKey, signature };
+    this.crypto = new LinkKeys(opts.identity, opts.peerKey, opts.token, () => clock.now(), opts.rekey);
     this.session = new SessionFrames(clock, this, log, {
       peerName: opts.peerName,
       keepaliveMs: opts.keepaliveMs ?? PEER_KEEPALIVE_INTERVAL,
@@ -178,8 +169,8 @@ export class PeerLink implements FrameSink {
               token: this.token,
               seq: b.value.seq,
               observed: isRelay(from) ? undefined : toWireAddress(from),
-              handshake: this.handshake,
-              proof: ackProof(this.keys!.ackSend, b.value.seq),
+              handshake: this.crypto.handshake,
+              proof: this.crypto.proofFor(b.value.seq),
             },
           },
           from,
@@ -195,11 +186,11 @@ export class PeerLink implements FrameSink {
       }
       case "punchAck":
         if (!this.acceptHandshake(b.value.handshake!)) return;
-        if (!equalBytes(b.value.proof, ackProof(this.keys!.ackRecv, b.value.seq))) return this.events.dropped("bad_ack_proof");
+        if (!this.crypto.checkProof(b.value.seq, b.value.proof)) return this.events.dropped("bad_ack_proof");
         return this.onAck(b.value.seq, from, b.value.observed ? fromWireAddress(b.value.observed) : RELAY, via);
       case "sealed": {
-        if (this.state !== "connected" || !this.cipher) return; // the sender retransmits; we ack once we have proof
-        const plain = this.cipher.open({ epoch: b.value.epoch, counter: b.value.counter, ciphertext: b.value.ciphertext });
+        if (this.state !== "connected" || !this.crypto.cipher) return; // the sender retransmits; we ack once we have proof
+        const plain = this.crypto.cipher.open({ epoch: b.value.epoch, counter: b.value.counter, ciphertext: b.value.ciphertext });
         if (!plain) return this.events.dropped("bad_seal");
         let frame: PeerFrame;
         try {
@@ -215,7 +206,7 @@ export class PeerLink implements FrameSink {
         // Only frames the peer addresses to its chosen path count (Message, Ping):
         // its acks and pongs answer to wherever our packet came from.
         const chosen = frame.frame.case === "message" || frame.frame.case === "ping";
-        if (this.path === "direct" && !isRelay(from) && chosen) this.forgetHandshake();
+        if (this.path === "direct" && !isRelay(from) && chosen) this.crypto.forget();
         // Authenticated and not a replay: if it came from elsewhere, the peer's NAT moved it.
         this.peerMoved(from);
         return this.session.onFrame(frame, from);
@@ -229,8 +220,9 @@ export class PeerLink implements FrameSink {
 
   sendFrame(frame: PeerFrame["frame"], to?: Addr): void {
     const dest = to ?? this.peerAddr;
-    if (!this.cipher || !dest) return;
-    const sealed = this.cipher.seal(toBinary(PeerFrameSchema, create(PeerFrameSchema, { frame })));
+    const cipher = this.crypto.cipher;
+    if (!cipher || !dest) return;
+    const sealed = cipher.seal(toBinary(PeerFrameSchema, create(PeerFrameSchema, { frame })));
     this.send({ case: "sealed", value: { $typeName: "holepunch.v1.Sealed", token: this.token, ...sealed } }, dest, isRelay(dest) ? undefined : this.via);
   }
 
@@ -253,37 +245,11 @@ export class PeerLink implements FrameSink {
 
   // ---- punching ----
 
-  /** Verifies the peer's signed ephemeral and derives the session keys once. */
+  /** Verifies the peer's signed ephemeral (deriving the session keys once); counts a refusal. */
   private acceptHandshake(h: Handshake): boolean {
-    if (this.peerEphemeral && equalBytes(this.peerEphemeral, h.ephemeral)) return this.keys !== undefined;
-    if (this.state !== "punching" || !this.ephemeralPrivate) {
-      this.events.dropped("handshake_after_connect");
-      return false;
-    }
-    if (!verify(this.opts.peerKey, handshakeSigningInput(this.token, h.ephemeral), h.signature)) {
-      this.events.dropped("bad_handshake_signature");
-      return false;
-    }
-    const keys = deriveSessionKeys(this.ephemeralPrivate, h.ephemeral, this.token);
-    if (!keys) {
-      this.events.dropped("bad_ephemeral");
-      return false;
-    }
-    this.peerEphemeral = h.ephemeral;
-    this.keys = keys;
-    const context = new Uint8Array(MAGIC.length + 1 + this.token.length);
-    context.set(MAGIC, 0);
-    context[MAGIC.length] = PROTOCOL_VERSION;
-    context.set(this.token, MAGIC.length + 1);
-    this.cipher = new SessionCipher(keys, context, () => this.clock.now(), this.opts.rekey);
-    return true;
-  }
-
-  /** Drops the ephemeral private key and the ack keys; the session ciphers keep their own keys. */
-  private forgetHandshake(): void {
-    if (!this.keys) return;
-    this.keys = undefined;
-    this.ephemeralPrivate = undefined;
+    const verdict = this.crypto.accept(h, this.state === "punching");
+    if (verdict !== "ok") this.events.dropped(verdict);
+    return verdict === "ok";
   }
 
   private onAck(seq: bigint, from: Addr, observedBy: Addr, via: number | undefined): void {
@@ -376,7 +342,7 @@ export class PeerLink implements FrameSink {
       this.probesSent.delete(s);
     }
     this.send(
-      { case: "punchProbe", value: { $typeName: "holepunch.v1.PunchProbe", token: this.token, fromName: this.opts.selfName, seq, handshake: this.handshake } },
+      { case: "punchProbe", value: { $typeName: "holepunch.v1.PunchProbe", token: this.token, fromName: this.opts.selfName, seq, handshake: this.crypto.handshake } },
       to,
       via,
     );
