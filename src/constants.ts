@@ -76,6 +76,13 @@ export const SUSPECT_AFTER = 15 * second;
 export const SUSPECT_PROBE_INTERVAL = 1 * second;
 /** Most candidate addresses one punching attempt probes (server-given plus peer-reflexive). */
 export const MAX_CANDIDATES = 16;
+/** Connected and waiting for an answer (unacked data or a ping): ping faster after this much silence... */
+export const QUICK_SUSPECT_AFTER = 2 * second;
+export const QUICK_PROBE_INTERVAL = 500 * millisecond;
+/** ...and call the path dead after this much (the link fails over to the relay when it can). */
+export const DEAD_PATH_AFTER = 5 * second;
+/** How often the session checks its liveness. */
+export const LIVENESS_TICK = 500 * millisecond;
 /** Connected: declare the peer gone after this long without any packet from it. */
 export const PEER_TIMEOUT = 35 * second;
 /** Reliable chat: retransmission timeout bounds and in-flight window (chunks). */

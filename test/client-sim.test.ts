@@ -130,6 +130,33 @@ describe("NAT matrix (simulated)", () => {
     expect(messages(bob)).toEqual(["direct now"]);
   });
 
+  test("an established direct path that goes dead fails over to the relay within seconds; no line lost", () => {
+    const w = world(0, 3);
+    let blockDirect = false;
+    w.net.tap = (b, from, to) => (blockDirect && from.ip.startsWith("198.18.1.") && to.ip.startsWith("198.18.1.") ? null : b);
+    const alice = w.peer("alice", "cone");
+    const bob = w.peer("bob", "cone", "alice");
+    w.net.clock.advance(2 * second);
+    expect(connected(bob)).toMatchObject({ path: "direct" });
+    bob.client.sendLine("before");
+    w.net.clock.advance(1 * second);
+    blockDirect = true; // e.g. a firewall change on the way: the direct path just stops
+    const t0 = w.net.clock.now();
+    for (let i = 0; i < 5; i++) bob.client.sendLine(`after ${i}`);
+    alice.client.sendLine("reply");
+    let movedAt: number | undefined;
+    for (let t = 0; t < 200 && movedAt === undefined; t++) {
+      w.net.clock.advance(100);
+      if (bob.events.some((e) => e.event === "path" && e.path === "relay")) movedAt = w.net.clock.now() - t0;
+    }
+    w.net.clock.advance(10 * second);
+    expect(movedAt).toBeLessThanOrEqual(7 * second);
+    expect(alice.events.some((e) => e.event === "path" && e.path === "relay")).toBe(true);
+    expect(messages(alice)).toEqual(["before", ...Array.from({ length: 5 }, (_, i) => `after ${i}`)]);
+    expect(messages(bob)).toEqual(["reply"]);
+    expect(alice.events.some((e) => e.event === "disconnected")).toBe(false);
+  });
+
   test("relay throughput is bounded by the relay's byte rate, not the per-IP request limit", () => {
     const w = world();
     const alice = w.peer("alice", "random");

@@ -63,6 +63,11 @@ export class LinkKeys {
     return this.keys !== undefined && equalBytes(proof, ackProof(this.keys.ackRecv, seq));
   }
 
+  /** Can this link still prove a path (answer and check PunchAcks)? */
+  get canProve(): boolean {
+    return this.keys !== undefined;
+  }
+
   /** Drops the ephemeral private key and the ack keys; the cipher keeps its own. */
   forget(): void {
     this.keys = undefined;

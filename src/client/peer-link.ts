@@ -243,6 +243,18 @@ export class PeerLink implements FrameSink {
     this.finish(reason, code);
   }
 
+  /** The direct path went silent while we waited for answers: carry on through the relay. */
+  pathDead(): void {
+    if (this.state !== "connected" || this.path !== "direct" || !this.opts.relay) return;
+    this.log.info("direct path silent: moving to the relay", { peer: this.opts.peerName, was: this.peerAddr && formatAddr(this.peerAddr) });
+    this.path = "relay";
+    this.peerAddr = RELAY;
+    this.events.pathChanged(RELAY, "relay");
+    this.session.pathChanged();
+    // Still able to prove a direct path? Then keep looking for one to come back to.
+    if (this.crypto.canProve) this.directRetry(this.clock.now());
+  }
+
   // ---- punching ----
 
   /** Verifies the peer's signed ephemeral (deriving the session keys once); counts a refusal. */

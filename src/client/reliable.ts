@@ -86,6 +86,11 @@ export class ReliableSender {
     return out;
   }
 
+  /** Makes everything in flight due now (the path changed: resend there without waiting). */
+  retransmitAllNow(now: number): void {
+    for (const p of this.inflight) p.deadline = now;
+  }
+
   /** Earliest retransmission deadline, if anything is in flight. */
   nextDeadline(): number | undefined {
     let d: number | undefined;

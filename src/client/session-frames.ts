@@ -2,7 +2,15 @@
 // RTT, following a peer whose address changed), reliable chat (reliable.ts)
 // and Bye. Everything it sends goes through the link, which seals it.
 import type { PeerFrame } from "../gen/holepunch/v1/holepunch_pb.ts";
-import { SUSPECT_AFTER, SUSPECT_PROBE_INTERVAL, second } from "../constants.ts";
+import {
+  DEAD_PATH_AFTER,
+  LIVENESS_TICK,
+  QUICK_PROBE_INTERVAL,
+  QUICK_SUSPECT_AFTER,
+  SUSPECT_AFTER,
+  SUSPECT_PROBE_INTERVAL,
+  second,
+} from "../constants.ts";
 import type { Clock, Timer } from "../clock.ts";
 import type { Logger } from "../log.ts";
 import type { Addr } from "../net/address.ts";
@@ -15,6 +23,8 @@ export interface FrameSink {
   /** An authenticated answer came from `to`: the peer is there now. */
   peerMoved(to: Addr): void;
   ended(reason: string, code: "PEER_LOST" | undefined): void;
+  /** Silence while we wait for answers: the path may be dead (the link can fail over). */
+  pathDead?(): void;
 }
 
 export interface SessionOptions {
@@ -27,6 +37,8 @@ export class SessionFrames {
   private started = false;
   private stopped = false;
   private lastHeard = 0;
+  private lastPingAt = -Infinity;
+  private deadReported = false;
   private pingSeq = 0n;
   private pingsSent = new Map<bigint, number>();
   private keepaliveTimer: Timer | undefined;
@@ -78,6 +90,7 @@ export class SessionFrames {
   onFrame(frame: PeerFrame, from: Addr): void {
     if (this.stopped) return;
     this.lastHeard = this.clock.now();
+    this.deadReported = false;
     const f = frame.frame;
     switch (f.case) {
       case "ping":
@@ -85,7 +98,8 @@ export class SessionFrames {
       case "pong": {
         const sentAt = this.pingsSent.get(f.value.seq);
         if (sentAt === undefined) return;
-        this.pingsSent.delete(f.value.seq);
+        // This answer makes older unanswered pings moot.
+        for (const s of this.pingsSent.keys()) if (s <= f.value.seq) this.pingsSent.delete(s);
         this.rttMs = this.clock.now() - sentAt;
         return this.sink.peerMoved(from);
       }
@@ -116,24 +130,45 @@ export class SessionFrames {
     if (next !== undefined) this.retransmitTimer = this.clock.setTimer(next - now, () => this.pump());
   }
 
+  /**
+   * Liveness, every TICK: keepalive pings (every keepaliveMs), faster pings
+   * once we wait for an answer that does not come, "path dead" after
+   * DEAD_PATH_AFTER of silence while waiting (the link may fail over), and
+   * PEER_LOST after peerTimeoutMs of silence.
+   */
   private scheduleKeepalive(): void {
     if (this.stopped) return;
-    const silent = this.clock.now() - this.lastHeard;
+    const now = this.clock.now();
+    const silent = now - this.lastHeard;
     if (silent >= this.opts.peerTimeoutMs) {
       return this.sink.ended(`nothing heard from ${this.opts.peerName} for ${Math.round(silent / second)} s`, "PEER_LOST");
     }
-    const suspect = silent >= Math.min(SUSPECT_AFTER, this.opts.peerTimeoutMs / 2);
-    const wait = suspect ? SUSPECT_PROBE_INTERVAL : Math.min(this.opts.keepaliveMs, this.opts.peerTimeoutMs - silent);
-    this.keepaliveTimer = this.clock.setTimer(wait, () => {
-      if (this.stopped) return;
-      this.ping();
-      this.scheduleKeepalive();
-    });
+    const waiting = this.sender.unacked > 0 || this.pingsSent.size > 0;
+    if (waiting && silent >= DEAD_PATH_AFTER && !this.deadReported) {
+      this.deadReported = true;
+      this.sink.pathDead?.();
+    }
+    const interval =
+      waiting && silent >= QUICK_SUSPECT_AFTER
+        ? QUICK_PROBE_INTERVAL
+        : silent >= Math.min(SUSPECT_AFTER, this.opts.peerTimeoutMs / 2)
+          ? SUSPECT_PROBE_INTERVAL
+          : this.opts.keepaliveMs;
+    if (now - this.lastPingAt >= interval) this.ping();
+    this.keepaliveTimer = this.clock.setTimer(LIVENESS_TICK, () => this.scheduleKeepalive());
+  }
+
+  /** The session now runs on another path: resend what is in flight there at once. */
+  pathChanged(): void {
+    this.deadReported = false;
+    this.sender.retransmitAllNow(this.clock.now());
+    this.pump();
   }
 
   private ping(): void {
     const seq = ++this.pingSeq;
     const now = this.clock.now();
+    this.lastPingAt = now;
     this.pingsSent.set(seq, now);
     for (const [s, at] of this.pingsSent) {
       if (now - at < 60 * second) break;
