@@ -110,6 +110,37 @@ describe.skipIf(!can.ok)("relay through real NATs", () => {
     const n = (net = await Internet.create());
     await upgradeCase(n, false);
   }, 60_000);
+
+  test("failover: a direct cone ↔ cone session whose path is cut mid-chat moves to the relay within seconds; no line lost", async () => {
+    const n = (net = await Internet.create());
+    const pair = await apart("cone", "cone")(n);
+    await withOutputs(n, async () => {
+      await startServer(n);
+      const { alice, bob } = await startPair(n, pair);
+      const [a, b] = await bothConnected(alice, bob);
+      expect([a.path, b.path]).toEqual(["direct", "direct"]);
+      const sent: string[] = [];
+      const say = (line: string) => {
+        sent.push(line);
+        bob.writeLine(line);
+      };
+      say(`before ${tag()}`);
+      await waitReceived(alice, "bob", 1, 10_000);
+      // Cut the direct path on both routers (the relay, through the server, still works).
+      await blockDirect(pair.aliceSite, pair.bobSite.publicIp);
+      await blockDirect(pair.bobSite, pair.aliceSite.publicIp);
+      const cutAt = performance.now();
+      for (let i = 0; i < 5; i++) say(`after ${i} ${tag()}`);
+      const moved = await bob.waitForEvent("path", 15_000, { path: "relay" });
+      const movedMs = Math.round(performance.now() - cutAt);
+      await alice.waitForEvent("path", 15_000, { path: "relay" });
+      expect(await waitReceived(alice, "bob", sent.length, 15_000)).toEqual(sent);
+      alice.writeLine("still here");
+      await bob.waitForEvent("message", 10_000, { from: "alice", text: "still here" });
+      console.log(`failover: bob on the relay ${movedMs} ms after the cut (${moved.address}); all ${sent.length} lines arrived in order`);
+      expect(movedMs).toBeLessThan(10_000);
+    });
+  }, 60_000);
 });
 
 /**
