@@ -50,7 +50,7 @@ export class SessionFrames {
   constructor(
     private readonly clock: Clock,
     private readonly sink: FrameSink,
-    readonly log: Logger,
+    private readonly log: Logger,
     private readonly opts: SessionOptions,
   ) {}
 
@@ -146,6 +146,7 @@ export class SessionFrames {
     const waiting = this.sender.unacked > 0 || this.pingsSent.size > 0;
     if (waiting && silent >= DEAD_PATH_AFTER && !this.deadReported) {
       this.deadReported = true;
+      this.log.debug("no answer on this path", { peer: this.opts.peerName, silent_ms: Math.round(silent), unacked: this.sender.unacked });
       this.sink.pathDead?.();
     }
     const interval =
