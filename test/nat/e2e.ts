@@ -1,10 +1,11 @@
 // Shared by the end-to-end NAT tests: the compiled binaries, a server and
 // clients inside the topology, chat helpers, pair builders.
-import { expect } from "bun:test";
+import { afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { type Host, type Internet, type Line, type Proc, parseAddr, SERVER_IP, type Site, type SiteKind } from "./harness.ts";
+import { failIfNatTestsRequired } from "./preflight.ts";
+import { canRunNatTests, type Host, Internet, type Line, type Proc, parseAddr, SERVER_IP, type Site, type SiteKind } from "./harness.ts";
 
 export const ROOT = resolve(import.meta.dir, "../..");
 /**
@@ -146,4 +147,31 @@ export async function withOutputs(net: Internet, body: () => Promise<void>): Pro
     const outputs = net.processes.map((p) => p.output()).join("\n");
     throw new Error(`${e instanceof Error ? e.message : String(e)}\n\n=== all processes ===\n${outputs}`);
   }
+}
+
+const can = canRunNatTests();
+failIfNatTestsRequired(can, test);
+
+/**
+ * A describe block of real-NAT tests: skipped with a printed reason where
+ * namespaces cannot be made (failed instead when HP_REQUIRE_NAT_TESTS is
+ * set), binaries built once, and `fresh()` giving each test (or run) its
+ * own internet, torn down after the test or by `release()`.
+ */
+export function natDescribe(name: string, body: (fresh: () => Promise<Internet>, release: () => Promise<void>) => void): void {
+  if (!can.ok) console.warn(`skipping "${name}": ${can.reason}`);
+  describe.skipIf(!can.ok)(name, () => {
+    let net: Internet | undefined;
+    const release = async () => {
+      await net?.destroy();
+      net = undefined;
+    };
+    const fresh = async () => {
+      await release();
+      return (net = await Internet.create());
+    };
+    beforeAll(ensureBuilt, 180_000);
+    afterEach(release, 30_000);
+    body(fresh, release);
+  });
 }

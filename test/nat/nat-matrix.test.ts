@@ -2,12 +2,12 @@
 // on which path. EXPECTED is the contract; a change in the product that
 // moves a pair (say, port prediction turning a relay pair direct) must flip
 // its entry here on purpose.
-import { afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import {
   apart,
   bothConnected,
   chat,
-  ensureBuilt,
+  natDescribe,
   ipOf,
   type Pair,
   RELAY_ADDRESS,
@@ -16,12 +16,8 @@ import {
   together,
   withOutputs,
 } from "./e2e.ts";
-import { canRunNatTests, Internet, type Line, type Proc, type SiteKind } from "./harness.ts";
-import { failIfNatTestsRequired } from "./preflight.ts";
+import { Internet, type Line, type Proc, type SiteKind } from "./harness.ts";
 
-const can = canRunNatTests();
-failIfNatTestsRequired(can, test);
-if (!can.ok) console.warn(`skipping NAT matrix tests: ${can.reason}`);
 
 type Path = "direct" | "relay";
 
@@ -146,15 +142,7 @@ async function connectAndChat(net: Internet, pair: Pair, entry: string) {
 
 const fmtMs = (x: number) => `${Math.round(x)} ms`;
 
-describe.skipIf(!can.ok)("NAT matrix: every pair connects, on the expected path", () => {
-  let net: Internet | undefined;
-
-  beforeAll(ensureBuilt, 180_000);
-
-  afterEach(async () => {
-    await net?.destroy();
-    net = undefined;
-  }, 30_000);
+natDescribe("NAT matrix: every pair connects, on the expected path", (fresh, release) => {
 
   test("the expectation table covers exactly the matrix", () => {
     expect(Object.keys(EXPECTED).sort()).toEqual([...new Set(matrix.map((c) => c.entry))].sort());
@@ -164,7 +152,7 @@ describe.skipIf(!can.ok)("NAT matrix: every pair connects, on the expected path"
 
   for (const c of matrix) {
     test(`${c.name}: ${EXPECTED[c.entry]}`, async () => {
-      const n = (net = await Internet.create());
+      const n = await fresh();
       const pair = await c.build(n);
       await withOutputs(n, async () => {
         await startServer(n);
@@ -204,19 +192,11 @@ interface Run {
 }
 const runs: Run[] = [];
 
-describe.skipIf(!can.ok)(`${RUNS} runs of cone ↔ random`, () => {
-  let net: Internet | undefined;
-
-  beforeAll(ensureBuilt, 180_000);
-
-  afterEach(async () => {
-    await net?.destroy();
-    net = undefined;
-  }, 30_000);
+natDescribe(`${RUNS} runs of cone ↔ random`, (fresh, release) => {
 
   test(`${RUNS} runs, each on a fresh topology with a fresh server: all connect`, async () => {
     for (let i = 0; i < RUNS; i++) {
-      const n = (net = await Internet.create());
+      const n = await fresh();
       const pair = await apart("cone", "random")(n);
       try {
         await startServer(n);
@@ -226,8 +206,7 @@ describe.skipIf(!can.ok)(`${RUNS} runs of cone ↔ random`, () => {
         const outputs = n.processes.map((p) => p.output()).join("\n");
         runs.push({ ok: false, ms: Number.NaN, path: "-", chatMs: [Number.NaN, Number.NaN], error: `${String(e).slice(0, 1500)}\n${outputs.slice(-4000)}` });
       } finally {
-        await n.destroy();
-        net = undefined;
+        await release();
       }
     }
     const ok = runs.filter((r) => r.ok);

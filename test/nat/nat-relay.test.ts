@@ -1,11 +1,11 @@
 // The server's relay through real NATs: its quota, turning it off, and a
 // relayed session moving to a direct path once one opens.
-import { afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import {
   apart,
   bothConnected,
   client,
-  ensureBuilt,
+  natDescribe,
   ipOf,
   received,
   RELAY_ADDRESS,
@@ -15,12 +15,8 @@ import {
   waitReceived,
   withOutputs,
 } from "./e2e.ts";
-import { blockDirect, canRunNatTests, Internet, type Line, type Proc } from "./harness.ts";
-import { failIfNatTestsRequired } from "./preflight.ts";
+import { blockDirect, Internet, type Line, type Proc } from "./harness.ts";
 
-const can = canRunNatTests();
-failIfNatTestsRequired(can, test);
-if (!can.ok) console.warn(`skipping NAT relay tests: ${can.reason}`);
 
 const tag = () => Math.random().toString(36).slice(2, 8);
 
@@ -37,19 +33,11 @@ async function settle(p: Proc, quietMs: number, maxMs: number): Promise<void> {
 
 const isConnected = (l: Line) => l?.event === "connected";
 
-describe.skipIf(!can.ok)("relay through real NATs", () => {
-  let net: Internet | undefined;
-
-  beforeAll(ensureBuilt, 180_000);
-
-  afterEach(async () => {
-    await net?.destroy();
-    net = undefined;
-  }, 30_000);
+natDescribe("relay through real NATs", (fresh, release) => {
 
   test("quota: random ↔ random relayed with --relay-quota 20000; a larger burst is cut off at the quota", async () => {
     const QUOTA = 20_000;
-    const n = (net = await Internet.create());
+    const n = await fresh();
     const pair = await apart("random", "random")(n);
     await withOutputs(n, async () => {
       const server = await startServer(n, ["--relay-quota", String(QUOTA)]);
@@ -80,7 +68,7 @@ describe.skipIf(!can.ok)("relay through real NATs", () => {
   }, 60_000);
 
   test("--no-relay on the server: random ↔ random fails with PUNCH_FAILED (exit 9)", async () => {
-    const n = (net = await Internet.create());
+    const n = await fresh();
     const pair = await apart("random", "random")(n);
     await withOutputs(n, async () => {
       const server = await startServer(n, ["--no-relay"]);
@@ -102,17 +90,17 @@ describe.skipIf(!can.ok)("relay through real NATs", () => {
   // drop its handshake keys, leaving the other stuck on the relay (fixed in e35d3d7).
   // The idle variant narrows a failure down.
   test("upgrade: cone ↔ cone starts on the relay while the direct path is blocked, both sides move to direct once unblocked; lines before, during and after all arrive in order", async () => {
-    const n = (net = await Internet.create());
+    const n = await fresh();
     await upgradeCase(n, true);
   }, 60_000);
 
   test("upgrade with nothing in flight while the paths switch: both sides move to direct", async () => {
-    const n = (net = await Internet.create());
+    const n = await fresh();
     await upgradeCase(n, false);
   }, 60_000);
 
   test("failover: a direct cone ↔ cone session whose path is cut mid-chat moves to the relay within seconds; no line lost", async () => {
-    const n = (net = await Internet.create());
+    const n = await fresh();
     const pair = await apart("cone", "cone")(n);
     await withOutputs(n, async () => {
       await startServer(n);
@@ -207,22 +195,14 @@ async function upgradeCase(n: Internet, linesDuring: boolean): Promise<void> {
   });
 }
 
-describe.skipIf(!can.ok)("--no-relay on one client", () => {
-  let net: Internet | undefined;
-
-  beforeAll(ensureBuilt, 180_000);
-
-  afterEach(async () => {
-    await net?.destroy();
-    net = undefined;
-  }, 30_000);
+natDescribe("--no-relay on one client", (fresh, release) => {
 
   // README: "With --no-relay (either side) such pairs fail with PUNCH_FAILED". Before
   // e35d3d7 the --no-relay side still answered relayed probes: its peer reported
   // `connected` on the relay while it failed, a half-open session.
   for (const side of ["bob", "alice"] as const) {
     test(`${side} --no-relay, relaying server: random ↔ random fails with PUNCH_FAILED, nobody connects`, async () => {
-      const n = (net = await Internet.create());
+      const n = await fresh();
       const pair = await apart("random", "random")(n);
       await withOutputs(n, async () => {
         await startServer(n);

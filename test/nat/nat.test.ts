@@ -2,13 +2,13 @@
 // loss, idleness and a NAT that forgets its mappings mid-session. The plain
 // pairs (every kind against every kind) are in nat-matrix.test.ts, the relay
 // in nat-relay.test.ts.
-import { afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import {
   apart,
   bothConnected,
   chat,
   client,
-  ensureBuilt,
+  natDescribe,
   ipOf,
   type Pair,
   received,
@@ -17,12 +17,8 @@ import {
   waitReceived,
   withOutputs,
 } from "./e2e.ts";
-import { canRunNatTests, flushConntrack, Internet } from "./harness.ts";
-import { failIfNatTestsRequired } from "./preflight.ts";
+import { flushConntrack, Internet } from "./harness.ts";
 
-const can = canRunNatTests();
-failIfNatTestsRequired(can, test);
-if (!can.ok) console.warn(`skipping NAT end-to-end tests: ${can.reason}`);
 
 interface Case {
   name: string;
@@ -52,26 +48,18 @@ async function runCase(net: Internet, pair: Pair, c: Case): Promise<void> {
   await chat(alice, "alice", bob);
 }
 
-describe.skipIf(!can.ok)("hole punching through real NATs", () => {
-  let net: Internet | undefined;
-
-  beforeAll(ensureBuilt, 180_000);
-
-  afterEach(async () => {
-    await net?.destroy();
-    net = undefined;
-  }, 30_000);
+natDescribe("hole punching through real NATs", (fresh, release) => {
 
   for (const c of cases) {
     test(c.name, async () => {
-      const n = (net = await Internet.create());
+      const n = await fresh();
       const pair = await c.build(n);
       await withOutputs(n, () => runCase(n, pair, c));
     }, c.timeoutMs);
   }
 
   test("rebinding: alice's router forgets every mapping (conntrack -F) mid-chat; no line lost, duplicated or reordered", async () => {
-    const n = (net = await Internet.create());
+    const n = await fresh();
     const pair = await apart("cone", "cone")(n);
     await withOutputs(n, async () => {
       await startServer(n);
@@ -124,7 +112,7 @@ describe.skipIf(!can.ok)("hole punching through real NATs", () => {
   }, 60_000);
 
   test("unknown peer", async () => {
-    const n = (net = await Internet.create());
+    const n = await fresh();
     const site = await n.addSite("cone", "bob");
     await withOutputs(n, async () => {
       await startServer(n);
