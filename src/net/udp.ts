@@ -6,6 +6,9 @@ import type { Addr } from "./address.ts";
 import { normalizeIp } from "./address.ts";
 import type { Logger } from "../log.ts";
 
+/** Datagrams per sendMany call at most. */
+const MAX_BATCH = 256;
+
 export interface UdpEndpoint {
   readonly port: number;
   readonly hostname: string;
@@ -19,8 +22,16 @@ export async function bindUdp(opts: {
   port: number;
   onPacket: (bytes: Uint8Array, from: Addr) => void;
   log: Logger;
+  /**
+   * Queue sends and hand them to the kernel in one sendMany per event-loop
+   * turn (a server answering bursts: one syscall for many replies).
+   */
+  batchSends?: boolean;
 }): Promise<UdpEndpoint> {
   let sendErrors = 0;
+  // [data, port, ip, data, port, ip, ...] as sendMany takes it.
+  let queue: Array<Uint8Array | number | string> = [];
+  let flushScheduled = false;
   const socket = await Bun.udpSocket({
     hostname: opts.hostname,
     port: opts.port,
@@ -39,6 +50,26 @@ export async function bindUdp(opts: {
       },
     },
   });
+  function flush(): void {
+    flushScheduled = false;
+    if (queue.length === 0) return;
+    const batch = queue;
+    queue = [];
+    try {
+      const sent = socket.sendMany(batch);
+      if (sent < batch.length / 3) sendErrors += batch.length / 3 - sent;
+    } catch (e) {
+      // One bad destination fails the whole call: retry one by one so the rest still go.
+      for (let i = 0; i < batch.length; i += 3) {
+        try {
+          socket.send(batch[i] as Uint8Array, batch[i + 1] as number, batch[i + 2] as string);
+        } catch {
+          sendErrors++;
+        }
+      }
+      opts.log.debug("sendMany failed", { error: (e as Error).message });
+    }
+  }
   return {
     port: socket.port,
     hostname: opts.hostname,
@@ -46,6 +77,15 @@ export async function bindUdp(opts: {
       return sendErrors;
     },
     send(bytes, to) {
+      if (opts.batchSends) {
+        queue.push(bytes, to.port, to.ip);
+        if (queue.length >= MAX_BATCH * 3) flush();
+        else if (!flushScheduled) {
+          flushScheduled = true;
+          setImmediate(flush);
+        }
+        return true;
+      }
       try {
         return socket.send(bytes, to.port, to.ip);
       } catch (e) {
@@ -55,6 +95,7 @@ export async function bindUdp(opts: {
       }
     },
     close() {
+      flush();
       socket.close();
     },
   };

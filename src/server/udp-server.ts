@@ -37,6 +37,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     port: opts.port ?? DEFAULT_PORT,
     log,
     onPacket: (bytes, from) => core!.handle(bytes, from),
+    batchSends: true,
   });
   core = new Rendezvous({ ...opts, port: udp.port, log, now: () => performance.now(), send: (b, to) => udp.send(b, to) });
   let alt: UdpEndpoint | undefined;
