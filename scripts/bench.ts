@@ -16,6 +16,7 @@ const section = async (name: string, fn: () => Array<[string, string]> | Promise
 };
 await section("codec", benchCodec);
 await section("server load", benchServer);
+await section("stun vs coturn", async () => (await import("./bench/stun.ts")).benchStun());
 await section("connect", () => benchConnect());
 await section("memory", benchMemory);
 
