@@ -11,6 +11,12 @@
 // Every namespace name starts with a per-run prefix (hp<pid>x<n>-); all veths
 // live inside those namespaces, so deleting the namespaces removes them too.
 // No namespace has a default route to anything outside this topology.
+//
+// A link to the public bridge may be given a one-way delay (SiteOptions.delayMs,
+// InternetOptions.serverDelayMs): that link is then a pair of TAP devices joined
+// by a delay-link process (delay.ts) instead of a veth pair; destroy() and the
+// exit hook kill that process like any other, and its devices go with it.
+import { startDelayLink } from "./delay.ts";
 import { installExitHook, ownedNamespaces } from "./preflight.ts";
 import { exec, type ExecResult, type Proc, type SpawnOptions, spawn } from "./proc.ts";
 import { routerRuleset, SITE_KINDS, type SiteKind } from "./rules.ts";
@@ -29,6 +35,7 @@ export {
 } from "./proc.ts";
 export { type KindSpec, routerRuleset, SITE_KINDS, type SiteKind } from "./rules.ts";
 export { type Block, blockDirect, flushConntrack, unblock } from "./faults.ts";
+export { type DelayLinkOptions, type DelayLinkStats, type LinkEnd, startDelayLink, stopDelayLink, udpRoundTrips } from "./delay.ts";
 
 export const SERVER_IP = "198.18.0.1";
 export const UDP_TIMEOUT_S = 30;
@@ -65,6 +72,17 @@ export interface Site {
 export interface SiteOptions {
   /** Random loss (percent) on the outermost NAT router's WAN link, both directions. */
   lossPercent?: number;
+  /**
+   * One-way delay (ms, each direction) on the link between the site and the
+   * public segment: the outermost router's WAN link, or a public host's own.
+   * Default 0: a plain veth.
+   */
+  delayMs?: number;
+}
+
+export interface InternetOptions {
+  /** One-way delay (ms, each direction) on the server's link to the public segment. Default 0. */
+  serverDelayMs?: number;
 }
 
 // ---- the topology -------------------------------------------------------------
@@ -90,14 +108,14 @@ export class Internet {
   }
 
   /** Builds the internet namespace, its public bridge and the server host. */
-  static async create(): Promise<Internet> {
+  static async create(opts: InternetOptions = {}): Promise<Internet> {
     installExitHook();
     const net = new Internet();
     try {
       await net.addNs(net.inetNs);
       await net.ip(net.inetNs, "link add pub type bridge");
       await net.ip(net.inetNs, "link set pub up");
-      net.server = await net.attachPublic("server", `${net.prefix}server`);
+      net.server = await net.attachPublic("server", `${net.prefix}server`, "eth0", opts.serverDelayMs);
     } catch (e) {
       await net.destroy();
       throw e;
@@ -111,7 +129,7 @@ export class Internet {
     const ns = `${this.prefix}${name}`;
     if (!spec.masquerade) {
       if (opts.lossPercent) throw new Error("loss is only modelled on NAT routers");
-      const host = await this.attachPublic(name, ns);
+      const host = await this.attachPublic(name, ns, "eth0", opts.delayMs);
       const site: Site = { kind, name, hosts: [host], routers: [], publicIp: host.ip, segmentNs: this.inetNs };
       this.sites.push(site);
       return site;
@@ -123,7 +141,7 @@ export class Internet {
     if (spec.carrier) {
       // Carrier-grade NAT on the public segment; the home router's WAN in 100.64.0.0/10.
       const cns = `${ns}-cgn`;
-      const cwan = await this.attachPublic(`${name}-cgn`, cns, "wan");
+      const cwan = await this.attachPublic(`${name}-cgn`, cns, "wan", opts.delayMs);
       const carrier: Router = { ns: cns, wanIp: cwan.ip, lanIp: `100.64.${lan}.1` };
       wanIp = `100.64.${lan}.2`;
       await this.addNs(rns);
@@ -136,7 +154,7 @@ export class Internet {
       await this.natRouter(cns, { masquerade: spec.carrier }, carrier, opts.lossPercent);
       routers.push(carrier);
     } else {
-      wanIp = (await this.attachPublic(`${name}-nat`, rns, "wan")).ip;
+      wanIp = (await this.attachPublic(`${name}-nat`, rns, "wan", opts.delayMs)).ip;
     }
     const router: Router = { ns: rns, wanIp, lanIp: `10.${lan}.0.1` };
     await this.ip(rns, "link add lan type bridge");
@@ -221,13 +239,26 @@ export class Internet {
     await exec(ns, ["sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=0"]);
   }
 
-  /** Creates `ns` and wires its `ifname` to the public bridge with the next public address. */
-  private async attachPublic(name: string, ns: string, ifname = "eth0"): Promise<Host> {
+  /**
+   * Creates `ns` and wires its `ifname` to the public bridge with the next
+   * public address: a veth pair, or with `delayMs` a delay link.
+   */
+  private async attachPublic(name: string, ns: string, ifname = "eth0", delayMs = 0): Promise<Host> {
     const ip = `198.18.0.${this.nextPublic++}`;
     if (this.nextPublic > 250) throw new Error("public segment exhausted");
     const port = `p${this.nextPort++}`;
     await this.addNs(ns);
-    await this.ip(null, `link add ${port} netns ${this.inetNs} type veth peer name ${ifname} netns ${ns}`);
+    if (delayMs > 0) {
+      // Started from the root namespace (it enters both namespaces itself), and tracked like spawn()'s processes.
+      const track = (argv: string[]) => {
+        const p = spawn(null, argv);
+        this.procs.add(p);
+        return p;
+      };
+      await startDelayLink({ ns: this.inetNs, ifname: port }, { ns, ifname }, { delayMs }, track);
+    } else {
+      await this.ip(null, `link add ${port} netns ${this.inetNs} type veth peer name ${ifname} netns ${ns}`);
+    }
     await this.ip(this.inetNs, `link set ${port} master pub up`);
     await this.ip(ns, `addr add ${ip}/24 dev ${ifname}`);
     await this.ip(ns, `link set ${ifname} up`);
