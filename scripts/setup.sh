@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what hole-punch needs on a fresh Debian/Ubuntu machine: Bun (pinned,
-# from the npm registry), the JS dependencies, and (as root, for the real-NAT
-# tests) nftables, iproute2 and conntrack. Safe to run again.
+# from the npm registry), the JS dependencies, and (as root) what the tests
+# use: nftables, iproute2 and conntrack for the real-NAT tests, gcc for the
+# delay link, Debian's stun client and coturn for STUN interop. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +18,9 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   command -v nft >/dev/null 2>&1 || missing+=(nftables)
   command -v ip >/dev/null 2>&1 || missing+=(iproute2)
   command -v conntrack >/dev/null 2>&1 || missing+=(conntrack)
+  command -v gcc >/dev/null 2>&1 || missing+=(gcc)
+  command -v stun >/dev/null 2>&1 || missing+=(stun-client)
+  command -v turnserver >/dev/null 2>&1 || missing+=(coturn)
   if [ ${#missing[@]} -gt 0 ]; then
     echo "setup: apt-get install ${missing[*]}" >&2
     apt-get update -qq >&2

@@ -268,7 +268,9 @@ describe("bad input is dropped, counted and never answered", () => {
   const table: Array<[string, Uint8Array, string]> = [
     ["empty", new Uint8Array(), "not_ours"],
     ["text", new TextEncoder().encode("GET / HTTP/1.1\r\n"), "not_ours"],
-    ["STUN binding request", hp("000100002112a442" + "00".repeat(12)), "stun_unsupported"],
+    ["STUN binding response (not a request)", hp("010100002112a442" + "00".repeat(12)), "stun_not_request"],
+    ["STUN binding indication", hp("001100002112a442" + "00".repeat(12)), "stun_not_request"],
+    ["STUN request with a wrong FINGERPRINT", hp("000100082112a442" + "00".repeat(12) + "8028000400000000"), "stun_bad_fingerprint"],
     ["prefix only", hp("e8485001"), "invalid"],
     ["garbage body", hp("e8485001ffffffffffffffff"), "malformed"],
     ["truncated Register", hp(knownHex["Register (signed)"]!.slice(0, 40)), "malformed"],

@@ -7,7 +7,7 @@ import { DEFAULT_CONNECT_TIMEOUT, DEFAULT_PORT, DRAIN_TIMEOUT, second } from "..
 import { ErrorCodes, isHpError } from "../errors.ts";
 import { createLogger } from "../log.ts";
 import type { ClientEvent } from "../client/client.ts";
-import { startClient, type RunningClient } from "../client/udp-client.ts";
+import { resolveStunServers, startClient, type RunningClient } from "../client/udp-client.ts";
 import { defaultIdentityPath, defaultKnownPeersPath, loadOrCreateIdentity } from "../identity/identity.ts";
 import { fingerprint } from "../identity/keys.ts";
 import { KnownPeers } from "../identity/known-peers.ts";
@@ -31,6 +31,7 @@ cli
   .option("--identity <path>", `Identity key file, created on first use (default: ${defaultIdentityPath()})`)
   .option("--show-id", "Print this client's public key (its id) and exit")
   .option("--nat-check", "Probe <server>'s two ports and report this network's NAT type, then exit")
+  .option("--stun <host:port>", "Also ask this standard STUN server how our NAT maps us (repeatable; default port 3478)")
   .option("--no-relay", "Never use the server's relay (connect directly or fail)")
   .option("--peer-key <key>", "Accept only this public key for [peer] (see the peer's --show-id)")
   .option("--known-peers <path>", `Peers' keys seen before: trust on first use (default: ${defaultKnownPeersPath()})`)
@@ -55,7 +56,8 @@ async function run(serverArg: string | undefined, name: string | undefined, peer
     }
     return;
   }
-  if (flags.natCheck) return runNatCheck(serverArg, json);
+  const stun = ([] as unknown[]).concat(flags.stun ?? []).map(String);
+  if (flags.natCheck) return runNatCheck(serverArg, json, stun);
   const args = parseClientArgs(serverArg, name, peer, flags);
   const log = createLogger({ format: args.logFormat, level: flags.verbose ? "debug" : flags.quiet ? "warn" : "info", component: "client" });
   const identity = await loadIdentity(identityPath);
@@ -97,6 +99,7 @@ async function run(serverArg: string | undefined, name: string | undefined, peer
       relay: flags.relay === false ? false : undefined,
       timeoutMs,
       lan: flags.lan === false ? false : undefined,
+      stun,
       bindHost,
       bindPort,
       log,
@@ -138,11 +141,11 @@ async function run(serverArg: string | undefined, name: string | undefined, peer
   process.on("SIGTERM", () => exit(0, "terminated"));
 }
 
-async function runNatCheck(server: string | undefined, json: boolean): Promise<void> {
-  if (server === undefined) fail("BAD_ARGUMENT", "usage: hp-client --nat-check <server[:port]>");
+async function runNatCheck(server: string | undefined, json: boolean, stun: string[]): Promise<void> {
+  if (server === undefined) fail("BAD_ARGUMENT", "usage: hp-client --nat-check <server[:port]> [--stun host:port ...]");
   let report;
   try {
-    report = await natCheck(server);
+    report = await natCheck(server, undefined, await resolveStunServers(stun));
   } catch (e) {
     fail(isHpError(e) ? e.code : "SOCKET_ERROR", (e as Error).message);
   }

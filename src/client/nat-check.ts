@@ -8,7 +8,9 @@ import { HpError } from "../errors.ts";
 import { formatAddr, parseHostPort, type Addr } from "../net/address.ts";
 import { resolveHost } from "../net/resolve.ts";
 import { bindUdpAny, type UdpEndpoint } from "../net/udp.ts";
-import { decodePacket, encodePacket } from "../protocol/packet.ts";
+import { classify as classifyPacket, decodePacket, encodePacket } from "../protocol/packet.ts";
+import { decodeStun, encodeBindingRequest, newTransactionId, readMappedAddress } from "../stun/codec.ts";
+import { SOFTWARE } from "../version.ts";
 import { fromWireAddress } from "../protocol/wire-address.ts";
 import { silentLogger } from "../log.ts";
 
@@ -25,10 +27,15 @@ export interface NatReport {
   observations: Array<{ socket: number; server: string; observed: string }>;
 }
 
-/** Classifies mappings seen as [socket 1 -> main, socket 1 -> alt, socket 2 -> main, socket 2 -> alt]. */
-export function classify(ports: number[], ips: string[]): { mapping: Mapping; step?: number } {
+/**
+ * Classifies mappings seen, in asking order, as [socket 1 -> each of
+ * `perSocket` destinations, then socket 2 -> the same]: the server's main
+ * and alternate ports, then any STUN servers.
+ */
+export function classify(ports: number[], ips: string[], perSocket = 2): { mapping: Mapping; step?: number } {
   if (ports.length < 2) return { mapping: "unknown" };
-  if (ports[0] === ports[1] && ips[0] === ips[1]) return { mapping: "endpoint-independent" };
+  const first = Math.min(perSocket, ports.length);
+  if (ports.slice(0, first).every((p, i) => p === ports[0] && ips[i] === ips[0])) return { mapping: "endpoint-independent" };
   const deltas = ports.slice(1).map((p, i) => p - ports[i]!);
   const step = deltas[0]!;
   if (deltas.length >= 3 && step !== 0 && Math.abs(step) <= 16 && deltas.every((d) => d === step)) {
@@ -49,14 +56,35 @@ async function ask(udp: UdpEndpoint, inbox: Map<bigint, Addr & { alt: number }>,
   return undefined;
 }
 
-export async function natCheck(server: string, timeoutMs = 3 * second): Promise<NatReport> {
+/** Asks a STUN server (Binding) what address it sees `udp` at. */
+async function askStun(udp: UdpEndpoint, inbox: Map<string, Addr>, to: Addr, timeoutMs: number): Promise<Addr | undefined> {
+  const transactionId = newTransactionId();
+  const key = Buffer.from(transactionId).toString("hex");
+  const request = encodeBindingRequest({ transactionId, software: SOFTWARE, fingerprint: true });
+  const deadline = performance.now() + timeoutMs;
+  while (performance.now() < deadline) {
+    udp.send(request, to);
+    for (let t = 0; t < 10 && !inbox.has(key); t++) await Bun.sleep(50);
+    if (inbox.has(key)) return inbox.get(key);
+  }
+  return undefined;
+}
+
+export async function natCheck(server: string, timeoutMs = 3 * second, stun: Addr[] = []): Promise<NatReport> {
   const target = parseHostPort(server, DEFAULT_PORT);
   const ip = await resolveHost(target.host);
   const main: Addr = { ip, port: target.port };
   const sockets: UdpEndpoint[] = [];
   const inbox = new Map<bigint, Addr & { alt: number }>();
+  const stunInbox = new Map<string, Addr>();
   const onPacket = (bytes: Uint8Array) => {
     try {
+      if (classifyPacket(bytes) === "stun") {
+        const msg = decodeStun(bytes);
+        const mapped = msg.cls === "success" ? readMappedAddress(msg) : undefined;
+        if (mapped) stunInbox.set(Buffer.from(msg.transactionId).toString("hex"), mapped);
+        return;
+      }
       const env = decodePacket(bytes);
       if (env.body.case === "natProbeAck") inbox.set(env.txid, { ...fromWireAddress(env.body.value.observed!), alt: env.body.value.altPort });
     } catch {
@@ -86,11 +114,26 @@ export async function natCheck(server: string, timeoutMs = 3 * second): Promise<
       seen.push(second_);
       if (second_) observations.push({ socket: i + 1, server: formatAddr(alt), observed: formatAddr(second_) });
     }
+    // Then every STUN server, from each socket in turn: per socket [main, alt (if any), STUN...].
+    const hasAlt = altPort !== 0;
+    const ours = seen.splice(0);
+    for (const [i, udp] of sockets.entries()) {
+      seen.push(ours[2 * i]);
+      if (hasAlt) seen.push(ours[2 * i + 1]);
+      for (const s of stun) {
+        const got = await askStun(udp, stunInbox, s, timeoutMs);
+        seen.push(got);
+        if (got) observations.push({ socket: i + 1, server: `stun ${formatAddr(s)}`, observed: formatAddr(got) });
+      }
+    }
+    const perSocket = (hasAlt ? 2 : 1) + stun.length;
     const answered = seen.filter((s): s is Addr => s !== undefined);
     if (answered.length === 0) return { udp: false, mapping: "unknown", portPreserved: false, observations };
     // Classify only from complete sets: a lost answer must not look like a "hard" NAT.
-    const complete = seen.length === 4 && seen.every((s) => s !== undefined) ? answered : seen[0] && seen[1] ? answered.slice(0, 2) : [];
-    const verdict = complete.length >= 2 ? classify(complete.map((s) => s.port), complete.map((s) => s.ip)) : { mapping: "unknown" as const };
+    const firstSocket = seen.slice(0, perSocket);
+    const complete = seen.every((s) => s !== undefined) ? answered : firstSocket.every((s) => s !== undefined) ? (firstSocket as Addr[]) : [];
+    // One destination per socket tells nothing about how the NAT maps different ones.
+    const verdict = complete.length >= 2 && perSocket >= 2 ? classify(complete.map((s) => s.port), complete.map((s) => s.ip), perSocket) : { mapping: "unknown" as const };
     return { udp: true, ...verdict, portPreserved: seen[0]?.port === sockets[0]!.port, observations };
   } catch (e) {
     if (e instanceof HpError) throw e;

@@ -46,7 +46,7 @@ export async function bindUdp(opts: {
       },
       error(_s, err) {
         sendErrors++;
-        opts.log.debug("socket error", { error: err?.message ?? String(err) });
+        opts.log.debug("socket error", { error: err?.message || (err as { code?: string })?.code || String(err) });
       },
     },
   });

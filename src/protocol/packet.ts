@@ -38,6 +38,9 @@ export function classify(b: Uint8Array): PacketKind {
   if (b.length >= 20 && b[0]! <= 3) {
     const cookie = ((b[4]! << 24) | (b[5]! << 16) | (b[6]! << 8) | b[7]!) >>> 0;
     if (cookie === STUN_MAGIC_COOKIE) return "stun";
+    // RFC 3489 STUN had no cookie: its length field frames the datagram exactly.
+    const len = (b[2]! << 8) | b[3]!;
+    if (len % 4 === 0 && len + 20 === b.length) return "stun";
   }
   return "unknown";
 }

@@ -2,11 +2,14 @@
 // alternate socket (another port, optionally another address) answers only
 // NatProbe, so clients can compare the mappings their NAT gives two
 // destinations (NAT discovery).
-import { DEFAULT_PORT, SWEEP_INTERVAL } from "../constants.ts";
+import { DEFAULT_PORT, MAX_SERVER_ADDRESSES, SWEEP_INTERVAL } from "../constants.ts";
+import { serverIps } from "../net/interfaces.ts";
 import { bindUdpAny, type UdpEndpoint } from "../net/udp.ts";
 import { silentLogger, type Logger } from "../log.ts";
-import type { Addr } from "../net/address.ts";
+import { normalizeIp, type Addr } from "../net/address.ts";
+import type { StunSockets } from "./stun-responder.ts";
 import { answerAltPort } from "./alt-port.ts";
+import { classify } from "../protocol/packet.ts";
 import { Rendezvous, type RendezvousOptions } from "./rendezvous.ts";
 
 export interface ServerOptions extends Omit<RendezvousOptions, "send" | "now" | "log" | "port"> {
@@ -36,10 +39,17 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     hostname: opts.host,
     port: opts.port ?? DEFAULT_PORT,
     log,
-    onPacket: (bytes, from) => core!.handle(bytes, from),
+    onPacket: (bytes, from) => (bytes[0]! <= 3 && classify(bytes) === "stun" ? stun(bytes, from, false) : core!.handle(bytes, from)),
     batchSends: true,
   });
-  core = new Rendezvous({ ...opts, port: udp.port, log, now: () => performance.now(), send: (b, to) => udp.send(b, to) });
+  core = new Rendezvous({
+    serverIps: serverIps(udp.hostname, MAX_SERVER_ADDRESSES),
+    ...opts,
+    port: udp.port,
+    log,
+    now: () => performance.now(),
+    send: (b, to) => udp.send(b, to),
+  });
   let alt: UdpEndpoint | undefined;
   if (opts.altPort !== false) {
     const altPort = opts.altPort ?? (opts.port === 0 ? 0 : udp.port + 1);
@@ -47,10 +57,17 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       hostname: opts.altHost ?? opts.host,
       port: altPort,
       log,
-      onPacket: (bytes, from) => answerOnAlt(core!, alt!, bytes, from),
+      onPacket: (bytes, from) => (classify(bytes) === "stun" ? stun(bytes, from, true) : answerOnAlt(core!, alt!, bytes, from)),
+      batchSends: true,
     });
   }
   if (alt) core.altPort = alt.port;
+  // STUN on either socket; CHANGE-REQUEST answers leave from the other one.
+  const sockets = stunSockets(udp, alt, opts);
+  function stun(bytes: Uint8Array, from: Addr, onAlt: boolean): void {
+    const v = core!.answerStun(bytes, from, onAlt ? sockets.alt : sockets.main);
+    if (v) (v.viaOther !== onAlt ? alt! : udp).send(v.reply, from);
+  }
   const sweeper = setInterval(() => core!.sweep(), SWEEP_INTERVAL);
   return {
     port: udp.port,
@@ -63,6 +80,16 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       alt?.close();
     },
   };
+}
+
+/** What each socket's "other" is, for STUN's CHANGE-REQUEST; addresses only where bound to a specific IP. */
+function stunSockets(udp: UdpEndpoint, alt: UdpEndpoint | undefined, opts: ServerOptions): { main: StunSockets; alt: StunSockets } {
+  if (!alt) return { main: {}, alt: {} };
+  const wildcard = (h: string) => h === "::" || h === "0.0.0.0";
+  const other = opts.altHost !== undefined && opts.altHost !== opts.host ? "other-ip" : "same-ip";
+  const main = wildcard(udp.hostname) ? undefined : { ip: normalizeIp(udp.hostname), port: udp.port };
+  const second = wildcard(alt.hostname) ? undefined : { ip: normalizeIp(alt.hostname), port: alt.port };
+  return { main: { other, self: main, otherAddr: second }, alt: { other, self: second, otherAddr: main } };
 }
 
 function answerOnAlt(core: Rendezvous, alt: UdpEndpoint, bytes: Uint8Array, from: Addr): void {
