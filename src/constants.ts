@@ -19,6 +19,15 @@ export const MAX_CHUNK_BYTES = 1000;
 /** Names: 1–32 characters, letters, digits, '.', '_' and '-', starting with a letter or digit. */
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$/;
 export const MAX_LOCAL_ADDRESSES = 8;
+/** A sequential peer: probe this many of its next ports (after the one the alternate port saw), for PREDICT_FOR. */
+export const PREDICT_WINDOW = 32;
+export const PREDICT_FOR = 3 * second;
+/** Largest port step a NAT is taken to be sequential with (larger ones look random). */
+export const MAX_PORT_STEP = 16;
+/** STUN's registered port (RFC 8489 §18.4). */
+export const STUN_DEFAULT_PORT = 3478;
+/** Addresses of its own a server lists in a RegisterAck, at most. */
+export const MAX_SERVER_ADDRESSES = 4;
 export const TOKEN_BYTES = 16;
 /** Ed25519 / X25519 public keys, Ed25519 signatures, registration secrets, truncated MACs. */
 export const KEY_BYTES = 32;
@@ -120,6 +129,12 @@ export const RELAY_AFTER = 1 * second;
 /** On the relay: keep probing direct candidates this often, up to DIRECT_RETRY_FOR, to upgrade. */
 export const DIRECT_RETRY_INTERVAL = 500 * millisecond;
 export const DIRECT_RETRY_FOR = 60 * second;
+/**
+ * Connected directly over IPv4 while the peer has IPv6 candidates: keep
+ * probing those this long, and move to the first that answers (IPv6 needs no
+ * NAT mapping to stay alive, only the firewalls' holes).
+ */
+export const PREFER_V6_FOR = 2 * second;
 
 /** Birthday-paradox punching (easy <-> hard): sockets the hard side opens, probes per 100 ms round, spray bound, time bound. */
 export const BIRTHDAY_SOCKETS = 256;

@@ -6,6 +6,7 @@ import { connected, messages, world, type Site } from "./support/sim-world.ts";
 import { second } from "../src/constants.ts";
 import { SimNet } from "./support/sim-net.ts";
 import { generateIdentity } from "../src/identity/keys.ts";
+import { MappingKind } from "../src/gen/holepunch/v1/holepunch_pb.ts";
 
 const matrix: Array<{ name: string; a: Site; b: Site; sameLan?: boolean; loss?: number }> = [
   { name: "cone ↔ cone", a: "cone", b: "cone" },
@@ -53,6 +54,22 @@ describe("NAT matrix (simulated)", () => {
       expect(messages(alice)).toEqual(["hello across a hard NAT"]);
       // server (2 ports), alice, bob, and only the extra sockets the peer reached (not all 256)
       expect(w.net.socketCount).toBeLessThan(2 + 2 + 10);
+    });
+  }
+
+  // Sequential NATs: the peer predicts the next ports (no birthday sockets, no relay).
+  for (const [a, b] of [["cone", "sequential"], ["sequential", "public"], ["sequential", "cone"]] as Array<[Site, Site]>) {
+    test(`${a} ↔ ${b}: direct${a === "cone" || b === "cone" ? " by port prediction" : ""}, relay off`, () => {
+      const w = world(0, 7, { relay: false });
+      const alice = w.peer("alice", a);
+      const bob = w.peer("bob", b, "alice");
+      w.net.clock.advance(5 * second);
+      expect(connected(alice)).toMatchObject({ path: "direct" });
+      expect(connected(bob)).toMatchObject({ path: "direct" });
+      expect(alice.client.server.mapping === MappingKind.SEQUENTIAL || bob.client.server.mapping === MappingKind.SEQUENTIAL).toBe(true);
+      bob.client.sendLine("hello across a sequential NAT");
+      w.net.clock.advance(1 * second);
+      expect(messages(alice)).toEqual(["hello across a sequential NAT"]);
     });
   }
 

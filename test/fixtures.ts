@@ -15,7 +15,7 @@ const v4 = (a: number, b: number, c: number, d: number, port: number) => ({
 });
 const v6loop = { $typeName: "holepunch.v1.Address" as const, ip: Uint8Array.of(...new Array(15).fill(0), 1), port: 443 };
 const handshake = { $typeName: "holepunch.v1.Handshake" as const, ephemeral: key, signature: sig };
-const register = (withCookie: boolean) => ({
+const register = (withCookie: boolean, additional = false) => ({
   $typeName: "holepunch.v1.Register" as const,
   name: "alice",
   publicKey: key,
@@ -24,25 +24,37 @@ const register = (withCookie: boolean) => ({
   cookie: withCookie ? cookie : new Uint8Array(),
   signature: withCookie ? sig : new Uint8Array(),
   token: "",
+  additional,
   padding: withCookie ? new Uint8Array() : new Uint8Array(8),
 });
+const v6doc = { $typeName: "holepunch.v1.Address" as const, ip: Uint8Array.of(0x20, 0x01, 0x0d, 0xb8, ...new Array(11).fill(0), 1), port: 39738 };
 
 export const samples: Array<{ name: string; txid: bigint; body: Body }> = [
   { name: "Register (hello)", txid: 1n, body: { case: "register", value: register(false) } },
   { name: "Challenge", txid: 1n, body: { case: "challenge", value: { $typeName: "holepunch.v1.Challenge", cookie } } },
   { name: "Register (signed)", txid: 1n, body: { case: "register", value: register(true) } },
+  { name: "Register (additional)", txid: 4n, body: { case: "register", value: register(true, true) } },
   {
     name: "RegisterAck",
     txid: 1n,
     body: {
       case: "registerAck",
-      value: { $typeName: "holepunch.v1.RegisterAck", name: "alice", observed: v4(198, 18, 0, 2, 40000), ttlMs: 45000, keepaliveMs: 10000, secret },
+      value: { $typeName: "holepunch.v1.RegisterAck", name: "alice", observed: v4(198, 18, 0, 2, 40000), ttlMs: 45000, keepaliveMs: 10000, secret, serverAddresses: [v6doc] },
     },
   },
-  { name: "Keepalive", txid: 2n, body: { case: "keepalive", value: { $typeName: "holepunch.v1.Keepalive", name: "alice", secret, mapping: 1 } } },
+  {
+    name: "RegisterAck (additional)",
+    txid: 4n,
+    body: {
+      case: "registerAck",
+      value: { $typeName: "holepunch.v1.RegisterAck", name: "alice", observed: v6doc, ttlMs: 45000, keepaliveMs: 10000, secret: new Uint8Array(), serverAddresses: [] },
+    },
+  },
+  { name: "Keepalive", txid: 2n, body: { case: "keepalive", value: { $typeName: "holepunch.v1.Keepalive", name: "alice", secret, mapping: 1, portStep: 0 } } },
+  { name: "Keepalive (sequential NAT)", txid: 5n, body: { case: "keepalive", value: { $typeName: "holepunch.v1.Keepalive", name: "alice", secret, mapping: 3, portStep: -2 } } },
   { name: "Unregister", txid: 3n, body: { case: "unregister", value: { $typeName: "holepunch.v1.Unregister", name: "alice", secret } } },
   { name: "KeepaliveAck", txid: 2n, body: { case: "keepaliveAck", value: { $typeName: "holepunch.v1.KeepaliveAck", observed: v4(198, 18, 0, 2, 40000) } } },
-  { name: "HolePunchRequest", txid: 300n, body: { case: "holePunchRequest", value: { $typeName: "holepunch.v1.HolePunchRequest", target: "bob", secret, mapping: 2 } } },
+  { name: "HolePunchRequest", txid: 300n, body: { case: "holePunchRequest", value: { $typeName: "holepunch.v1.HolePunchRequest", target: "bob", secret, mapping: 2, portStep: 0 } } },
   {
     name: "HolePunchResponseUnknown",
     txid: 300n,
@@ -65,7 +77,7 @@ export const samples: Array<{ name: string; txid: bigint; body: Body }> = [
         peerKey: key,
         auth: mac16,
         relay: true,
-        peerMapping: 1,
+        peerMapping: 1, peerPortStep: 0,
       },
     },
   },

@@ -74,6 +74,7 @@ describe("authentication", () => {
         auth: new Uint8Array(16),
         relay: false,
         peerMapping: 0,
+      peerPortStep: 0,
       },
     });
     w.net.inject(spoofed, SERVER, { ip: "198.18.0.11", port: 5000 });

@@ -15,7 +15,11 @@ import { classify, decodePacket, encodePacket, type Body } from "../protocol/pac
 import { fromWireAddress } from "../protocol/wire-address.ts";
 import { SOFTWARE } from "../version.ts";
 import { isRelay, PeerLink, RELAY, type PathKind } from "./peer-link.ts";
+import { SecondRegistration } from "./second-registration.ts";
 import { ServerLink } from "./server-link.ts";
+import { memoryTrust, type PeerTrust } from "./trust.ts";
+
+export { memoryTrust, type PeerTrust } from "./trust.ts";
 
 export type ClientEvent =
   | { event: "registered"; name: string; observed: string }
@@ -24,24 +28,6 @@ export type ClientEvent =
   | { event: "message"; from: string; text: string }
   | { event: "disconnected"; peer: string; reason: string; unacked: number }
   | { event: "error"; code: ErrorCode; message: string };
-
-/** Which peer keys to accept: trust on first use, like SSH's known_hosts. */
-export interface PeerTrust {
-  check(name: string, key: Uint8Array): "known" | "new" | "changed";
-  remember(name: string, key: Uint8Array): void;
-}
-
-/** In-memory trust on first use (the library default; the CLI persists it in known_peers). */
-export function memoryTrust(): PeerTrust {
-  const keys = new Map<string, Uint8Array>();
-  return {
-    check: (name, key) => {
-      const k = keys.get(name);
-      return !k ? "new" : equalBytes(k, key) ? "known" : "changed";
-    },
-    remember: (name, key) => void keys.set(name, key),
-  };
-}
 
 /** The runner's extra UDP sockets: packets they receive go to handle(bytes, from, id). */
 export interface ExtraSocketsIO {
@@ -85,12 +71,18 @@ export interface ClientOptions {
   /** Randomness for punching (default Math.random; tests inject a seeded one). */
   random?: () => number;
   relayAfterMs?: number;
+  /** This host also has a global address in the other family than the server's: register it too, when the server offers one. */
+  otherFamily?: boolean;
+  /** Standard STUN servers to ask for our mapping too (--stun). */
+  stunServers?: Addr[];
 }
 
 const MAX_SEEN_TOKENS = 256;
 
 export class HolePunchClient {
   readonly server: ServerLink;
+  /** The registration of our address in the other family (IPv6 beside IPv4, or the reverse). */
+  readonly second: SecondRegistration;
   link: PeerLink | undefined;
   /** Drops by reason, for diagnostics. */
   readonly dropped = new Map<string, number>();
@@ -113,7 +105,7 @@ export class HolePunchClient {
       (body, txid, to) => opts.send(encodePacket(body, txid), to ?? opts.server),
       this.log,
       {
-        registered: (observed, first) => this.onRegistered(observed, first),
+        registered: (observed, first, serverAddresses) => this.onRegistered(observed, first, serverAddresses),
         initiate: (init) => this.onInitiate(init),
         fatal: (code, message) => this.fail(code, message),
         dropped: (reason) => this.drop(reason),
@@ -126,8 +118,13 @@ export class HolePunchClient {
         software: SOFTWARE,
         token: opts.token,
         registerTimeoutMs: opts.registerTimeoutMs,
+        stun: opts.stunServers?.length ? { servers: opts.stunServers, send: opts.send } : undefined,
       },
     );
+    const own = { name: opts.name, identity: opts.identity, software: SOFTWARE, token: opts.token };
+    // A session under way learns the new address through fresh Initiates (both sides get one).
+    const askAgain = () => this.link && this.link.state !== "closed" && this.server.askAgain(this.link.opts.peerName);
+    this.second = new SecondRegistration(opts.clock, (body, txid, to) => opts.send(encodePacket(body, txid), to), this.log, own, askAgain);
   }
 
   get isConnected(): boolean {
@@ -141,7 +138,9 @@ export class HolePunchClient {
   /** One datagram from `from`. Never throws for bad input: drops and counts it. */
   handle(bytes: Uint8Array, from: Addr, via?: number): void {
     if (this.done) return;
-    if (classify(bytes) !== "hp") return this.drop("not_ours");
+    const kind = classify(bytes);
+    if (kind === "stun") return void (this.server.onStun(bytes, from) || this.drop("stun_unexpected"));
+    if (kind !== "hp") return this.drop("not_ours");
     let env: Envelope;
     try {
       env = decodePacket(bytes);
@@ -155,6 +154,7 @@ export class HolePunchClient {
       case "holePunchInitiate":
       case "challenge":
       case "error":
+        if (this.second.isFrom(from)) return this.second.handle(env);
         if (!sameAddr(from, this.opts.server)) return this.drop("server_message_from_elsewhere");
         return this.server.handle(env);
       case "natProbeAck":
@@ -225,9 +225,12 @@ export class HolePunchClient {
     this.deadline?.cancel();
     this.link?.close(reason);
     this.server.close();
+    this.second.stop();
   }
 
-  private onRegistered(observed: Addr, first: boolean): void {
+  private onRegistered(observed: Addr, first: boolean, serverAddresses: Addr[]): void {
+    const other = serverAddresses.find((a) => a.ip.includes(":") !== this.opts.server.ip.includes(":"));
+    if (other && this.opts.otherFamily) this.second.start(other);
     if (first) {
       this.opts.onEvent({ event: "registered", name: this.opts.name, observed: formatAddr(observed) });
       if (this.opts.peer !== undefined) this.connectTo(this.opts.peer);
@@ -255,7 +258,8 @@ export class HolePunchClient {
     if (!this.acceptPeerKey(init.peerName, init.peerKey)) return;
     const current = this.link;
     const tokenKey = Buffer.from(init.token).toString("hex");
-    if (current && current.state !== "closed" && sameBytes(current.token, init.token)) return; // a repeat of the attempt in progress
+    // A repeat of the attempt in progress: it may know more candidates now.
+    if (current && current.state !== "closed" && sameBytes(current.token, init.token)) return current.addCandidates(init.candidates.map((c) => fromWireAddress(c.address!)));
     if (this.seenTokens.has(tokenKey) && current?.state === "connected") return this.drop("initiate_replayed");
     if (this.seenTokens.size >= MAX_SEEN_TOKENS) this.seenTokens.delete(this.seenTokens.values().next().value!);
     this.seenTokens.add(tokenKey);
@@ -333,9 +337,12 @@ export class HolePunchClient {
         rekey: this.opts.rekey,
         relay: init.relay && this.opts.relay !== false,
         birthday: this.opts.sockets ? birthdayRole(this.server.mapping, init.peerMapping) : undefined,
+        // A sequential peer's next ports are predictable (unless ours are random: then only the relay helps).
+        predictStep: init.peerMapping === MappingKind.SEQUENTIAL && this.server.mapping !== MappingKind.DEPENDENT ? init.peerPortStep : undefined,
         sockets: this.opts.sockets,
         random: this.opts.random,
         relayAfterMs: this.opts.relayAfterMs,
+        dualStack: this.opts.otherFamily,
       },
     );
     this.link = link;

@@ -17,6 +17,9 @@ import {
   DIRECT_RETRY_FOR,
   DIRECT_RETRY_INTERVAL,
   MAX_CANDIDATES,
+  PREFER_V6_FOR,
+  PREDICT_FOR,
+  PREDICT_WINDOW,
   PEER_KEEPALIVE_INTERVAL,
   PEER_TIMEOUT,
   PROBE_INTERVAL,
@@ -26,7 +29,6 @@ import {
   second,
 } from "../constants.ts";
 import type { Clock, Timer } from "../clock.ts";
-import type { Identity } from "../identity/keys.ts";
 import type { Logger } from "../log.ts";
 import { addrKey, formatAddr, sameAddr, type Addr } from "../net/address.ts";
 import type { Body } from "../protocol/packet.ts";
@@ -34,59 +36,10 @@ import { validateFrame } from "../protocol/validate.ts";
 import { fromWireAddress, toWireAddress } from "../protocol/wire-address.ts";
 import { SessionFrames, type FrameSink } from "./session-frames.ts";
 import { LinkKeys } from "./link-keys.ts";
-import { BirthdayPlan, type BirthdayRole } from "./birthday.ts";
+import { BirthdayPlan } from "./birthday.ts";
+import { dedupe, isRelay, isV6, RELAY, type LinkEvents, type LinkOptions, type LinkState, type PathKind } from "./link-types.ts";
 
-export type LinkState = "punching" | "connected" | "closed";
-export type PathKind = "direct" | "relay";
-
-/**
- * The relay as a candidate: packets "sent" here go to the server wrapped in
- * RelayData, and those that come back through it are handled as if from here.
- * Never handed to a socket.
- */
-export const RELAY: Addr = Object.freeze({ ip: "relay", port: 0 });
-export const isRelay = (a: Addr): boolean => a.ip === RELAY.ip;
-
-export interface LinkEvents {
-  connected(address: Addr, rttMs: number, path: PathKind): void;
-  /** The session moved to another path (relay -> direct upgrade). */
-  pathChanged(address: Addr, path: PathKind): void;
-  message(text: string): void;
-  /** `wasConnected`: the link had reached "connected" before it closed. */
-  closed(reason: string, code: "PUNCH_FAILED" | "PEER_LOST" | undefined, unacked: number, wasConnected: boolean): void;
-  dropped(reason: string): void;
-}
-
-export interface LinkOptions {
-  selfName: string;
-  peerName: string;
-  token: Uint8Array;
-  candidates: Addr[];
-  identity: Identity;
-  /** The peer's Ed25519 key, as the server vouched for it (and we accepted). */
-  peerKey: Uint8Array;
-  punchTimeoutMs?: number;
-  peerTimeoutMs?: number;
-  keepaliveMs?: number;
-  /** Rekey limits (tests use small ones). */
-  rekey?: { packets: number; ms: number };
-  /** The server offers to relay this attempt, and we may use it. */
-  relay?: boolean;
-  /** Punching this long without a path brings the relay in (default RELAY_AFTER). */
-  relayAfterMs?: number;
-  /** Easy <-> hard NATs: our part of the birthday-paradox method, and the extra sockets it needs. */
-  birthday?: BirthdayRole;
-  sockets?: ExtraSockets;
-  /** Randomness for the birthday spray (tests inject a seeded one). */
-  random?: () => number;
-}
-
-/** Extra UDP sockets for birthday punching (the client's runner owns them). */
-export interface ExtraSockets {
-  /** Opens `n` sockets; calls `ready` with their ids once bound. */
-  open(n: number, ready: (ids: number[]) => void): void;
-  close(ids: readonly number[]): void;
-}
+export { isRelay, RELAY, type ExtraSockets, type LinkEvents, type LinkOptions, type LinkState, type PathKind } from "./link-types.ts";
 
 export class PeerLink implements FrameSink {
   state: LinkState = "punching";
@@ -103,6 +56,10 @@ export class PeerLink implements FrameSink {
   private probesSent = new Map<bigint, number>();
   private readonly startedAt: number;
   private probeTimer: Timer | undefined;
+  /** Connected over IPv4 directly: until then, keep probing the peer's IPv6 candidates (and keep the keys that prove them). */
+  private preferV6Until = 0;
+  /** Addresses a peer's probe came from that we probed back at once. */
+  private readonly triggered = new Set<string>();
   private readonly crypto: LinkKeys;
   readonly session: SessionFrames;
 
@@ -143,6 +100,20 @@ export class PeerLink implements FrameSink {
     this.probeRound();
   }
 
+  /** Candidates learned later (a repeated Initiate): probe the new ones; an IPv6 one may still win over IPv4. */
+  addCandidates(list: Addr[]): void {
+    const fresh = dedupe(list).filter((a) => !this.candidates.some((c) => sameAddr(c, a))).slice(0, MAX_CANDIDATES - this.candidates.length);
+    if (fresh.length === 0 || this.state === "closed") return;
+    this.candidates.push(...fresh);
+    this.log.debug("more candidates", { peer: this.opts.peerName, added: fresh.map(formatAddr).join(",") });
+    if (this.state === "punching") return fresh.forEach((a) => this.sendProbe(a));
+    if (this.path === "direct" && this.peerAddr && !isV6(this.peerAddr) && fresh.some(isV6) && this.crypto.canProve) {
+      this.preferV6Until = this.clock.now() + PREFER_V6_FOR;
+      this.probeTimer?.cancel();
+      this.v6Round();
+    }
+  }
+
   sendLine(text: string): void {
     this.session.sendLine(text);
   }
@@ -176,11 +147,18 @@ export class PeerLink implements FrameSink {
           from,
           via,
         );
-        if (this.state === "punching" && !isRelay(from) && !this.candidates.some((c) => sameAddr(c, from)) && this.candidates.length < MAX_CANDIDATES) {
+        if (this.state !== "punching" || isRelay(from)) return;
+        if (!this.candidates.some((c) => sameAddr(c, from)) && this.candidates.length < MAX_CANDIDATES) {
           // Peer-reflexive (and authenticated): the peer's NAT picked a mapping the server never saw.
           this.log.debug("learned peer-reflexive candidate", { address: formatAddr(from) });
           this.candidates.push(from);
-          this.sendProbe(from);
+        }
+        // A triggered check (ICE's): the peer's side is open to us now, so our probe
+        // gets through at once instead of at the next round (our earlier ones may
+        // have hit its NAT before it had sent anything).
+        if (!this.triggered.has(addrKey(from))) {
+          this.triggered.add(addrKey(from));
+          this.sendProbe(from, via);
         }
         return;
       }
@@ -206,7 +184,7 @@ export class PeerLink implements FrameSink {
         // Only frames the peer addresses to its chosen path count (Message, Ping):
         // its acks and pongs answer to wherever our packet came from.
         const chosen = frame.frame.case === "message" || frame.frame.case === "ping";
-        if (this.path === "direct" && !isRelay(from) && chosen) this.crypto.forget();
+        if (this.path === "direct" && !isRelay(from) && chosen && this.clock.now() >= this.preferV6Until) this.crypto.forget();
         // Authenticated and not a replay: if it came from elsewhere, the peer's NAT moved it.
         this.peerMoved(from);
         return this.session.onFrame(frame, from);
@@ -271,6 +249,7 @@ export class PeerLink implements FrameSink {
     const now = this.clock.now();
     if (this.state === "connected") {
       if (this.path === "relay" && !isRelay(from)) return this.upgrade(from, now - sentAt, via);
+      if (this.path === "direct" && isV6(from) && this.peerAddr && !isV6(this.peerAddr) && now < this.preferV6Until) return this.upgrade(from, now - sentAt, via);
       return this.peerMoved(from);
     }
     this.rttMs = now - sentAt;
@@ -284,16 +263,28 @@ export class PeerLink implements FrameSink {
     this.events.connected(from, this.rttMs, this.path);
     // On the relay, keep trying the direct candidates: upgrade as soon as one answers.
     if (this.path === "relay") this.directRetry(now);
+    else if (!isV6(from) && (this.candidates.some(isV6) || this.opts.dualStack)) {
+      this.preferV6Until = now + PREFER_V6_FOR;
+      this.v6Round();
+    }
   }
 
-  /** A direct candidate proved itself while we were on the relay: move the session there. */
+  /** Connected over IPv4: probe the peer's IPv6 candidates a little longer. */
+  private v6Round(): void {
+    if (this.state !== "connected" || this.path !== "direct" || (this.peerAddr && isV6(this.peerAddr)) || this.clock.now() >= this.preferV6Until) return;
+    for (const c of this.candidates) if (isV6(c)) this.sendProbe(c);
+    this.probeTimer = this.clock.setTimer(PROBE_INTERVAL, () => this.v6Round());
+  }
+
+  /** A better path proved itself (direct while on the relay, IPv6 while on IPv4): move the session there. */
   private upgrade(to: Addr, rttMs: number, via: number | undefined): void {
     this.probeTimer?.cancel();
+    const was = this.peerAddr && formatAddr(this.peerAddr);
     this.useSocket(via);
     this.path = "direct";
     this.peerAddr = to;
     this.rttMs = rttMs;
-    this.log.info("upgraded from relay to direct", { peer: this.opts.peerName, address: formatAddr(to), rtt_ms: Math.round(rttMs * 10) / 10 });
+    this.log.info("path upgraded", { peer: this.opts.peerName, from: was, to: formatAddr(to), rtt_ms: Math.round(rttMs * 10) / 10 });
     this.events.pathChanged(to, "direct");
   }
 
@@ -338,11 +329,27 @@ export class PeerLink implements FrameSink {
     }
     for (const c of this.candidates) this.sendProbe(c);
     this.birthdayRound();
+    this.predictedRound();
     // Punching looks slow: bring the relay in (direct candidates keep being probed).
     // Birthday punching takes a little longer by nature: give it a head start.
     const relayAfter = Math.max(this.opts.relayAfterMs ?? RELAY_AFTER, this.birthday ? BIRTHDAY_RELAY_AFTER : 0);
     if (this.opts.relay && this.clock.now() - this.startedAt >= relayAfter) this.sendProbe(RELAY);
     this.probeTimer = this.clock.setTimer(PROBE_INTERVAL, () => this.probeRound());
+  }
+
+  /**
+   * A sequential peer NAT: the server saw port P, its alternate port P + step,
+   * so the peer's probes to us likely leave from P + 2·step, P + 3·step, ...
+   * Probe a window of those for a while (our NAT then lets them in).
+   */
+  private predictedRound(): void {
+    const step = this.opts.predictStep;
+    const seen = this.opts.candidates[0];
+    if (!step || !seen || this.clock.now() - this.startedAt > PREDICT_FOR) return;
+    for (let k = 2; k < 2 + PREDICT_WINDOW; k++) {
+      const port = seen.port + k * step;
+      if (port > 0 && port < 65536) this.sendProbe({ ip: seen.ip, port });
+    }
   }
 
   private sendProbe(to: Addr, via?: number): void {
@@ -371,9 +378,4 @@ export class PeerLink implements FrameSink {
     if (sockets.length) this.opts.sockets?.close(sockets);
     this.events.closed(reason, code, this.session.unacked, wasConnected);
   }
-}
-
-function dedupe(list: Addr[]): Addr[] {
-  const seen = new Set<string>();
-  return list.filter((a) => !seen.has(addrKey(a)) && seen.add(addrKey(a)));
 }

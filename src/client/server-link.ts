@@ -6,7 +6,6 @@
 // function, times through the Clock.
 import { ErrorCode, MappingKind, type Envelope, type HolePunchInitiate } from "../gen/holepunch/v1/holepunch_pb.ts";
 import {
-  HELLO_MIN_BYTES,
   KEEPALIVE_INTERVAL,
   REGISTER_TIMEOUT,
   REINTRODUCE_INTERVAL,
@@ -21,16 +20,18 @@ import type { Clock, Timer } from "../clock.ts";
 import type { ErrorCode as HpErrorCode } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { formatAddr, sameAddr, type Addr } from "../net/address.ts";
-import { encodePacket, type Body } from "../protocol/packet.ts";
+import type { Body } from "../protocol/packet.ts";
 import { equalBytes } from "../crypto/kdf.ts";
-import { initiateAuth, registerSigningInput } from "../crypto/server-auth.ts";
-import { sign, type Identity } from "../identity/keys.ts";
-import { NatDiscovery } from "./nat-discovery.ts";
+import { initiateAuth } from "../crypto/server-auth.ts";
+import type { Identity } from "../identity/keys.ts";
+import { registerBody } from "./register-body.ts";
+import { NatDiscovery, type StunServers } from "./nat-discovery.ts";
 import { randomTxid } from "./txid.ts";
-import { fromWireAddress, toWireAddress } from "../protocol/wire-address.ts";
+import { fromWireAddress } from "../protocol/wire-address.ts";
 
 export interface ServerLinkEvents {
-  registered(observed: Addr, first: boolean): void;
+  /** `serverAddresses`: the server's addresses in our other address family, if it has any. */
+  registered(observed: Addr, first: boolean, serverAddresses: Addr[]): void;
   initiate(init: HolePunchInitiate): void;
   fatal(code: HpErrorCode, message: string): void;
   dropped(reason: string): void;
@@ -46,6 +47,8 @@ export interface ServerLinkOptions {
   /** Shared registration token, for servers run with --token. */
   token?: string;
   registerTimeoutMs?: number;
+  /** Standard STUN servers to ask too (NAT discovery against independent servers). */
+  stun?: StunServers;
 }
 
 /** Consecutive refused cookies/signatures before registering is given up. */
@@ -96,7 +99,7 @@ export class ServerLink {
       if (this.phase !== "registered") return; // it goes with the registration's first keepalive
       this.sendKeepalive(); // tell the server now
       if (this.target !== undefined && this.natWaited) this.sendIntroRequest();
-    });
+    }, opts.stun);
   }
 
   /** This registration's secret (authenticates our relayed packets), once registered. */
@@ -107,6 +110,11 @@ export class ServerLink {
   /** Our NAT's mapping, once discovery has found it. */
   get mapping(): MappingKind {
     return this.nat.mapping;
+  }
+
+  /** A STUN datagram: true if it answered one of our NAT-discovery requests. */
+  onStun(bytes: Uint8Array, from: Addr): boolean {
+    return this.nat.onStun(bytes, from);
   }
 
   get isRegistered(): boolean {
@@ -123,6 +131,13 @@ export class ServerLink {
     this.introTxid = randomTxid(); // one txid for every (re)send of this introduction
     this.introRto = REQUEST_RTO_INITIAL;
     if (this.phase === "registered") this.sendIntroRequest();
+  }
+
+  /** One more introduction request, not retransmitted: the server sends both of us Initiates with the candidates it knows now. */
+  askAgain(target: string): void {
+    if (this.phase !== "registered") return;
+    const value = { $typeName: "holepunch.v1.HolePunchRequest" as const, target, secret: this.registrationSecret!, mapping: this.nat.mapping, portStep: this.nat.step };
+    this.send({ case: "holePunchRequest", value }, randomTxid());
   }
 
   stopIntroducing(): void {
@@ -160,9 +175,10 @@ export class ServerLink {
         return this.sendRegister();
       case "registerAck":
         if (env.txid !== this.registerTxid || this.phase !== "registering") return;
+        if (b.value.secret.length === 0) return this.events.dropped("register_ack_without_secret");
         this.registrationSecret = b.value.secret;
         this.badSignatures = 0;
-        return this.onRegistered(fromWireAddress(b.value.observed!), b.value.keepaliveMs);
+        return this.onRegistered(fromWireAddress(b.value.observed!), b.value.keepaliveMs, b.value.serverAddresses.map(fromWireAddress));
       case "keepaliveAck": {
         if (env.txid !== this.keepaliveTxid) return;
         this.lastAckAt = this.clock.now();
@@ -232,28 +248,11 @@ export class ServerLink {
 
   /** The hello (padded: the server answers no more bytes than it got) or, with a cookie, the signed Register. */
   private registerBody(): Body {
-    const cookie = this.cookie ?? new Uint8Array();
-    const value = {
-      $typeName: "holepunch.v1.Register" as const,
-      name: this.opts.name,
-      publicKey: this.opts.identity.publicKey,
-      localAddresses: this.opts.locals.map(toWireAddress),
-      software: this.opts.software,
-      cookie,
-      signature: new Uint8Array() as Uint8Array,
-      token: this.cookie ? (this.opts.token ?? "") : "",
-      padding: new Uint8Array() as Uint8Array,
-    };
-    if (this.cookie) value.signature = sign(this.opts.identity, registerSigningInput(cookie, value.name, value.localAddresses, value.token));
-    if (!this.cookie) {
-      const size = encodePacket({ case: "register", value }, this.registerTxid).length;
-      // A bytes field costs 2 bytes of framing, and an empty one is not sent at all.
-      if (size < HELLO_MIN_BYTES) value.padding = new Uint8Array(Math.max(1, HELLO_MIN_BYTES - size - 2));
-    }
-    return { case: "register", value };
+    const o = this.opts;
+    return registerBody({ name: o.name, identity: o.identity, locals: o.locals, software: o.software, token: o.token, cookie: this.cookie, txid: this.registerTxid });
   }
 
-  private onRegistered(observed: Addr, keepaliveMs: number): void {
+  private onRegistered(observed: Addr, keepaliveMs: number, serverAddresses: Addr[]): void {
     this.registerTimer?.cancel();
     const first = !this.everRegistered;
     this.everRegistered = true;
@@ -264,7 +263,7 @@ export class ServerLink {
     this.scheduleKeepalive();
     const resumeIntro = this.target !== undefined; // re-registered while introducing
     if (this.nat.mapping !== MappingKind.UNSPECIFIED) this.sendKeepalive(); // our NAT mapping, for the server's records
-    this.events.registered(observed, first);
+    this.events.registered(observed, first, serverAddresses);
     if (resumeIntro) this.sendIntroRequest();
   }
 
@@ -287,7 +286,7 @@ export class ServerLink {
   private sendKeepalive(): void {
     this.keepaliveTxid = randomTxid();
     this.send(
-      { case: "keepalive", value: { $typeName: "holepunch.v1.Keepalive", name: this.opts.name, secret: this.registrationSecret!, mapping: this.nat.mapping } },
+      { case: "keepalive", value: { $typeName: "holepunch.v1.Keepalive", name: this.opts.name, secret: this.registrationSecret!, mapping: this.nat.mapping, portStep: this.nat.step } },
       this.keepaliveTxid,
     );
   }
@@ -303,7 +302,7 @@ export class ServerLink {
     this.send(
       {
         case: "holePunchRequest",
-        value: { $typeName: "holepunch.v1.HolePunchRequest", target: this.target, secret: this.registrationSecret!, mapping: this.nat.mapping },
+        value: { $typeName: "holepunch.v1.HolePunchRequest", target: this.target, secret: this.registrationSecret!, mapping: this.nat.mapping, portStep: this.nat.step },
       },
       this.introTxid,
     );

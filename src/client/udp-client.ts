@@ -1,9 +1,9 @@
 // Runs a HolePunchClient on a real UDP socket with the real clock.
-import { DEFAULT_PORT } from "../constants.ts";
+import { DEFAULT_PORT, STUN_DEFAULT_PORT } from "../constants.ts";
 import { realClock } from "../clock.ts";
 import { silentLogger, type Logger } from "../log.ts";
 import { parseHostPort } from "../net/address.ts";
-import { isLoopback, localCandidates } from "../net/interfaces.ts";
+import { hasAddressOfFamily, isLoopback, localCandidates } from "../net/interfaces.ts";
 import { resolveHost } from "../net/resolve.ts";
 import { bindUdp, bindUdpAny, type UdpEndpoint } from "../net/udp.ts";
 import { HpError } from "../errors.ts";
@@ -28,6 +28,8 @@ export interface StartClientOptions {
   timeoutMs?: number;
   /** Advertise this host's LAN addresses (default true, except when the server is on loopback). */
   lan?: boolean;
+  /** Standard STUN servers ("host[:port]", default port 3478) to ask for our mapping too. */
+  stun?: string[];
   /** Local address and port to bind (default all interfaces, a free port). */
   bindHost?: string;
   bindPort?: number;
@@ -51,6 +53,7 @@ export async function startClient(opts: StartClientOptions): Promise<RunningClie
     throw new HpError("BAD_ARGUMENT", `server address: ${(e as Error).message}`);
   }
   const server = { ip: await resolveHost(target.host), port: target.port };
+  const stunServers = await resolveStunServers(opts.stun ?? []);
   let client: HolePunchClient | undefined;
   const udp = await bindUdpAny({
     hostname: opts.bindHost ?? (server.ip.includes(":") ? "::" : undefined),
@@ -100,6 +103,9 @@ export async function startClient(opts: StartClientOptions): Promise<RunningClie
     sockets,
     timeoutMs: opts.timeoutMs,
     locals,
+    stunServers,
+    // A dual-stack socket on a host with an address in the server's other family: register that one too.
+    otherFamily: udp.hostname === "::" && !isLoopback(server.ip) && hasAddressOfFamily(!server.ip.includes(":")),
     clock: realClock,
     send: (bytes, to) => udp.send(bytes, to),
     onEvent: opts.onEvent,
@@ -116,4 +122,19 @@ export async function startClient(opts: StartClientOptions): Promise<RunningClie
       sockets.close([...extra.keys()]);
     },
   };
+}
+
+/** "host[:port]" of STUN servers, resolved (default port 3478). */
+export async function resolveStunServers(list: string[]): Promise<Array<{ ip: string; port: number }>> {
+  const out = [];
+  for (const s of list) {
+    let t;
+    try {
+      t = parseHostPort(s, STUN_DEFAULT_PORT);
+    } catch (e) {
+      throw new HpError("BAD_ARGUMENT", `--stun ${s}: ${(e as Error).message}`);
+    }
+    out.push({ ip: await resolveHost(t.host), port: t.port });
+  }
+  return out;
 }

@@ -39,9 +39,11 @@ export function checkCookie(key: Uint8Array, cookie: Uint8Array, nowMs: number, 
 }
 
 /** What a Register's signature covers: everything the server acts on. */
-export function registerSigningInput(cookie: Uint8Array, name: string, locals: Address[], token: string): Uint8Array {
+export function registerSigningInput(cookie: Uint8Array, name: string, locals: Address[], token: string, additional = false): Uint8Array {
   const parts: Array<Uint8Array | string> = ["hole-punch register v1", cookie, name, token];
   for (const a of locals) parts.push(a.ip, port2(a.port));
+  // Appended only when set, so a main registration signs what it always signed.
+  if (additional) parts.push("additional");
   return framed(...parts);
 }
 
@@ -56,5 +58,7 @@ export function initiateAuth(secret: Uint8Array, init: Omit<HolePunchInitiate, "
     String(init.peerMapping),
   ];
   for (const c of init.candidates) parts.push(c.address?.ip ?? new Uint8Array(), port2(c.address?.port ?? 0), String(c.kind));
+  // Appended only when set (an odd part count cannot be mistaken for a candidate's three).
+  if (init.peerPortStep) parts.push(`step ${init.peerPortStep}`);
   return mac(secret, [framed(...parts)]);
 }

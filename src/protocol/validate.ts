@@ -4,7 +4,7 @@
 // with a port, lists and strings are bounded. Semantic checks (is this name
 // allowed?) belong to the handler, which answers them with an Error reply.
 import type { Address, Envelope, Handshake, PeerFrame } from "../gen/holepunch/v1/holepunch_pb.ts";
-import { AUTH_BYTES, KEY_BYTES, MAX_CANDIDATES, MAX_CHUNK_BYTES, MAX_LOCAL_ADDRESSES, SECRET_BYTES, SIGNATURE_BYTES, TOKEN_BYTES } from "../constants.ts";
+import { AUTH_BYTES, KEY_BYTES, MAX_CANDIDATES, MAX_CHUNK_BYTES, MAX_LOCAL_ADDRESSES, MAX_PORT_STEP, MAX_SERVER_ADDRESSES, SECRET_BYTES, SIGNATURE_BYTES, TOKEN_BYTES } from "../constants.ts";
 import { TAG_BYTES } from "../crypto/aead.ts";
 import { COOKIE_BYTES } from "../crypto/server-auth.ts";
 
@@ -30,6 +30,10 @@ function badHandshake(h: Handshake | undefined): string | undefined {
   if (!h) return "missing handshake";
   if (h.ephemeral.length !== KEY_BYTES) return `ephemeral of ${h.ephemeral.length} bytes`;
   return h.signature.length === SIGNATURE_BYTES ? undefined : `signature of ${h.signature.length} bytes`;
+}
+
+function badStep(step: number): string | undefined {
+  return Math.abs(step) <= MAX_PORT_STEP ? undefined : `port step ${step} out of range`;
 }
 
 function badSecret(s: Uint8Array): string | undefined {
@@ -67,12 +71,22 @@ export function validateEnvelope(env: Envelope): string | undefined {
     case "challenge":
       return b.value.cookie.length === COOKIE_BYTES ? undefined : "bad cookie";
     case "unregister":
-    case "keepalive":
       return badSecret(b.value.secret) ?? badString(b.value.name, MAX_NAME_BYTES, "name");
+    case "keepalive":
+      return badSecret(b.value.secret) ?? badString(b.value.name, MAX_NAME_BYTES, "name") ?? badStep(b.value.portStep);
     case "holePunchRequest":
-      return badSecret(b.value.secret) ?? badString(b.value.target, MAX_NAME_BYTES, "target");
-    case "registerAck":
-      return badAddress(b.value.observed) ?? badSecret(b.value.secret) ?? badString(b.value.name, MAX_NAME_BYTES, "name");
+      return badSecret(b.value.secret) ?? badString(b.value.target, MAX_NAME_BYTES, "target") ?? badStep(b.value.portStep);
+    case "registerAck": {
+      const a = b.value;
+      // An additional registration's ack carries no secret.
+      const secret = a.secret.length === 0 ? undefined : badSecret(a.secret);
+      if (a.serverAddresses.length > MAX_SERVER_ADDRESSES) return "too many server addresses";
+      for (const s of a.serverAddresses) {
+        const p = badAddress(s);
+        if (p) return p;
+      }
+      return badAddress(a.observed) ?? secret ?? badString(a.name, MAX_NAME_BYTES, "name");
+    }
     case "keepaliveAck":
       return badAddress(b.value.observed);
     case "holePunchResponseUnknown":
@@ -86,6 +100,7 @@ export function validateEnvelope(env: Envelope): string | undefined {
       }
       if (v.peerKey.length !== KEY_BYTES) return `peer key of ${v.peerKey.length} bytes`;
       if (v.auth.length !== AUTH_BYTES) return `auth of ${v.auth.length} bytes`;
+      if (badStep(v.peerPortStep)) return badStep(v.peerPortStep);
       return badToken(v.token) ?? badString(v.peerName, MAX_NAME_BYTES, "peer name");
     }
     case "error":

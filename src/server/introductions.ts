@@ -4,7 +4,7 @@
 import { create } from "@bufbuild/protobuf";
 import { CandidateKind, CandidateSchema, type Candidate } from "../gen/holepunch/v1/holepunch_pb.ts";
 import { INTRODUCTION_TTL, MAX_INTRODUCTIONS, TOKEN_BYTES } from "../constants.ts";
-import { addrKey } from "../net/address.ts";
+import { addrKey, type Addr } from "../net/address.ts";
 import { toWireAddress } from "../protocol/wire-address.ts";
 import type { Registration } from "./registry.ts";
 
@@ -44,10 +44,11 @@ export class Introductions {
   }
 }
 
-/** Observed address first, then the LAN addresses that differ from it. */
-export function candidatesOf(reg: Registration): Candidate[] {
+/** Observed addresses first (the registration's, then its other family's), then the LAN addresses that differ. */
+export function candidatesOf(reg: Registration, second?: Addr): Candidate[] {
   const out = [create(CandidateSchema, { address: toWireAddress(reg.observed), kind: CandidateKind.OBSERVED })];
-  const seen = new Set([addrKey(reg.observed)]);
+  if (second) out.push(create(CandidateSchema, { address: toWireAddress(second), kind: CandidateKind.OBSERVED }));
+  const seen = new Set([addrKey(reg.observed), ...(second ? [addrKey(second)] : [])]);
   for (const l of reg.locals) {
     if (seen.has(addrKey(l))) continue;
     seen.add(addrKey(l));

@@ -13,6 +13,7 @@ import { toWireAddress, fromWireAddress } from "../protocol/wire-address.ts";
 import type { Body } from "../protocol/packet.ts";
 import type { Logger } from "../log.ts";
 import type { Registry, Registration } from "./registry.ts";
+import type { SecondAddresses } from "./second-addresses.ts";
 import type { Stats } from "./stats.ts";
 
 export interface RegistrarOptions {
@@ -21,7 +22,11 @@ export interface RegistrarOptions {
   /** When set, a Register must carry this token. */
   token?: string;
   keepaliveMs: number;
+  /** Where this server can be reached, told to clients so they can add an address of their other family. */
+  serverAddresses?: Addr[];
 }
+
+const isV6 = (a: Addr) => a.ip.includes(":");
 
 type Reply = (to: Addr, txid: bigint, body: Body) => void;
 type ReplyError = (to: Addr, txid: bigint, code: ErrorCode, message: string, retryAfterMs?: number) => void;
@@ -34,11 +39,12 @@ function sameText(a: string, b: string): boolean {
 
 export class Registrar {
   private readonly cookieKey: Uint8Array;
-  /** signature (hex) -> the registration it made; expires with the cookie. */
-  private readonly used = new Map<string, { reg: Registration; expiresAt: number }>();
+  /** signature (hex) -> the registration it made (a handle); expires with the cookie. */
+  private readonly used = new Map<string, { reg: Registration; expiresAt: number; additional: boolean }>();
 
   constructor(
     private readonly registry: Registry,
+    private readonly seconds: SecondAddresses,
     private readonly stats: Stats,
     private readonly log: Logger,
     private readonly reply: Reply,
@@ -60,12 +66,12 @@ export class Registrar {
     }
     const sigKey = Buffer.from(r.signature).toString("hex");
     const seen = this.used.get(sigKey);
-    if (seen && seen.expiresAt > now) return this.onReplay(seen.reg, r, txid, from, now);
+    if (seen && seen.expiresAt > now) return this.onReplay(seen, r, txid, from, now);
     if (!checkCookie(this.cookieKey, r.cookie, now, from, r.publicKey)) {
       this.stats.count("register_bad_cookie");
       return this.replyError(from, txid, ErrorCode.BAD_SIGNATURE, "cookie expired or not for this address: start again");
     }
-    if (!verify(r.publicKey, registerSigningInput(r.cookie, r.name, r.localAddresses, r.token), r.signature)) {
+    if (!verify(r.publicKey, registerSigningInput(r.cookie, r.name, r.localAddresses, r.token, r.additional), r.signature)) {
       this.stats.count("register_bad_signature");
       return this.replyError(from, txid, ErrorCode.BAD_SIGNATURE, "signature does not verify");
     }
@@ -74,6 +80,7 @@ export class Registrar {
       this.stats.count("register_not_allowed");
       return this.replyError(from, txid, ErrorCode.NOT_ALLOWED, "this server does not accept that name and key");
     }
+    if (r.additional) return this.addSecond(r, sigKey, txid, from, now);
     // LAN candidates must be LAN addresses: peers probe them, so a public one
     // would let a client aim other clients' probes at a third party.
     const locals = r.localAddresses.map(fromWireAddress).filter((a) => isPrivateIp(a.ip));
@@ -84,7 +91,7 @@ export class Registrar {
       const why = res.code === "TOO_MANY_FROM_IP" ? "too many names registered from your address" : "server registry is full";
       return this.replyError(from, txid, ErrorCode.REGISTRY_FULL, why, REGISTRY_FULL_RETRY_AFTER);
     }
-    this.remember(sigKey, res.reg, now);
+    this.remember(sigKey, res.reg, now, false);
     this.stats.count("register_ok");
     if (res.isNew || res.moved) {
       this.log.info(res.isNew ? "registered" : "moved", { name: r.name, observed: formatAddr(from), locals: locals.length });
@@ -100,20 +107,60 @@ export class Registrar {
     }
   }
 
-  private onReplay(reg: Registration, r: Register, txid: bigint, from: Addr, now: number): void {
+  /**
+   * Register.additional: the sender's address (the cookie proved it) becomes
+   * the second observed address of the live registration with this key. Only
+   * in the other address family: one address per family.
+   */
+  private addSecond(r: Register, sigKey: string, txid: bigint, from: Addr, now: number): void {
+    const reg = this.registry.lookup(r.name, now);
+    if (!reg || !equalBytes(reg.publicKey, r.publicKey)) {
+      this.stats.count("register_additional_unknown");
+      return this.replyError(from, txid, ErrorCode.NOT_REGISTERED, "register before adding an address");
+    }
+    if (isV6(reg.observed) === isV6(from)) {
+      this.stats.count("register_additional_same_family");
+      return this.replyError(from, txid, ErrorCode.NOT_ALLOWED, "an additional address must be of the other address family");
+    }
+    this.seconds.set(r.name, from, reg.secret, now);
+    this.remember(sigKey, reg, now, true);
+    this.stats.count("register_additional_ok");
+    this.log.info("added address", { name: r.name, observed: formatAddr(from) });
+    this.ackSecond(reg, from, txid);
+  }
+
+  private onReplay(seen: { reg: Registration; additional: boolean }, r: Register, txid: bigint, from: Addr, now: number): void {
     // A retransmission by the client itself (our ack was lost) is harmless to
     // answer again; anything else is a replay and changes nothing.
     const live = this.registry.lookup(r.name, now);
-    if (live === reg && addrKey(reg.observed) === addrKey(from)) return this.ack(reg, txid);
+    const reg = seen.reg;
+    if (reg.is(live) && !seen.additional && addrKey(reg.observed) === addrKey(from)) return this.ack(reg, txid);
+    const second = reg.is(live) && seen.additional ? this.seconds.get(reg, now) : undefined;
+    if (second && addrKey(second) === addrKey(from)) return this.ackSecond(reg, from, txid);
     this.stats.drop("register_replay");
   }
 
-  private remember(sigKey: string, reg: Registration, now: number): void {
+  private remember(sigKey: string, reg: Registration, now: number, additional: boolean): void {
     if (this.used.size >= MAX_REPLAY_ENTRIES) {
       const oldest = this.used.keys().next();
       if (!oldest.done) this.used.delete(oldest.value);
     }
-    this.used.set(sigKey, { reg, expiresAt: now + COOKIE_LIFETIME });
+    this.used.set(sigKey, { reg, expiresAt: now + COOKIE_LIFETIME, additional });
+  }
+
+  private ackSecond(reg: Registration, from: Addr, txid: bigint): void {
+    this.reply(from, txid, {
+      case: "registerAck",
+      value: {
+        $typeName: "holepunch.v1.RegisterAck",
+        name: reg.name,
+        observed: toWireAddress(from),
+        ttlMs: this.registry.ttlMs,
+        keepaliveMs: this.opts.keepaliveMs,
+        secret: new Uint8Array(),
+        serverAddresses: [],
+      },
+    });
   }
 
   private ack(reg: Registration, txid: bigint): void {
@@ -126,6 +173,7 @@ export class Registrar {
         ttlMs: this.registry.ttlMs,
         keepaliveMs: this.opts.keepaliveMs,
         secret: reg.secret,
+        serverAddresses: (this.opts.serverAddresses ?? []).filter((a) => isV6(a) !== isV6(reg.observed)).map(toWireAddress),
       },
     });
   }

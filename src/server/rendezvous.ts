@@ -36,6 +36,9 @@ import { equalBytes } from "../crypto/kdf.ts";
 import { initiateAuth } from "../crypto/server-auth.ts";
 import { candidatesOf, Introductions } from "./introductions.ts";
 import { Registrar } from "./registrar.ts";
+import { SecondAddresses } from "./second-addresses.ts";
+import { answerStun, type StunSockets } from "./stun-responder.ts";
+import { packMapping, unpackMapping } from "./mapping.ts";
 import { RelayTable, type RelayLimits } from "./relay.ts";
 import { Registry, type Registration } from "./registry.ts";
 import { RateLimiter } from "./rate-limit.ts";
@@ -67,6 +70,8 @@ export interface RendezvousOptions {
   token?: string;
   /** Relay for peers that cannot punch (default on, with the limits in constants.ts); false turns it off. */
   relay?: Partial<RelayLimits> | false;
+  /** This server's own IP addresses (it answers on the main port there), offered to clients for an additional registration in their other address family. */
+  serverIps?: string[];
 }
 
 
@@ -82,6 +87,8 @@ export class Rendezvous {
   /** Bytes the current reply may still use; Infinity once the source is verified. */
   private budget = Number.POSITIVE_INFINITY;
   private readonly intros = new Introductions();
+  /** Dual-stack clients' addresses in their other family (Register.additional). */
+  private readonly seconds: SecondAddresses;
   private readonly log: Logger;
   private readonly keepaliveMs: number;
   private readonly randomBytes: (n: number) => Uint8Array;
@@ -113,14 +120,16 @@ export class Rendezvous {
             maxSessions: MAX_RELAY_SESSIONS,
             ...opts.relay,
           });
+    this.seconds = new SecondAddresses(this.registry.ttlMs);
     this.registrar = new Registrar(
       this.registry,
+      this.seconds,
       this.stats,
       this.log,
       (to, txid, body) => this.send(to, txid, body),
       (to, txid, code, msg, retry) => this.replyError(to, txid, code, msg, retry),
       this.randomBytes,
-      { allow: opts.allow, token: opts.token, keepaliveMs: this.keepaliveMs },
+      { allow: opts.allow, token: opts.token, keepaliveMs: this.keepaliveMs, serverAddresses: (opts.serverIps ?? []).map((ip) => ({ ip, port: opts.port ?? 0 })) },
     );
   }
 
@@ -128,7 +137,12 @@ export class Rendezvous {
   handle(bytes: Uint8Array, from: Addr): void {
     this.stats.count("received");
     const kind = classify(bytes);
-    if (kind !== "hp") return this.stats.drop(kind === "stun" ? "stun_unsupported" : "not_ours");
+    if (kind === "stun") {
+      const v = this.answerStun(bytes, from);
+      if (v) this.opts.send(v.reply, from);
+      return;
+    }
+    if (kind !== "hp") return this.stats.drop("not_ours");
     const now = this.opts.now();
     this.budget = this.registry.byAddress(from, now) ? Number.POSITIVE_INFINITY : bytes.length;
     let env: Envelope & { body: Body };
@@ -174,13 +188,15 @@ export class Rendezvous {
     this.limiter.sweep(now);
     this.nameLimiter.sweep(now);
     this.registrar.sweep(now);
+    this.seconds.sweep(now);
     this.relays?.sweep(now);
   }
 
   private onKeepalive(env: EnvelopeOf<"keepalive">, from: Addr, now: number): void {
     const k = env.body.value;
     const reg = this.registry.refresh(from, k.name, k.secret, now);
-    if (reg && k.mapping) reg.mapping = k.mapping;
+    if (reg && k.mapping) reg.mapping = packMapping(k.mapping, k.portStep);
+    if (reg) this.seconds.refresh(reg, now);
     if (!reg) {
       this.stats.count("keepalive_unknown");
       return this.replyError(from, env.txid, ErrorCode.NOT_REGISTERED, "not registered from this address");
@@ -199,14 +215,14 @@ export class Rendezvous {
       return this.replyError(from, env.txid, ErrorCode.NOT_REGISTERED, "register before asking for a peer");
     }
     if (!this.takeName(requester.name, now)) return;
-    if (env.body.value.mapping) requester.mapping = env.body.value.mapping;
+    if (env.body.value.mapping) requester.mapping = packMapping(env.body.value.mapping, env.body.value.portStep);
     const targetName = env.body.value.target;
     if (!NAME_PATTERN.test(targetName)) {
       this.stats.count("punch_invalid");
       return this.replyError(from, env.txid, ErrorCode.NAME_INVALID, `invalid peer name ${JSON.stringify(targetName)}`);
     }
     const target = this.registry.lookup(targetName, now);
-    if (!target || target === requester) {
+    if (!target || target.is(requester)) {
       this.stats.count("punch_unknown");
       this.send(from, env.txid, {
         case: "holePunchResponseUnknown",
@@ -255,6 +271,22 @@ export class Rendezvous {
   }
 
   /** The per-IP request limit (also used by the alternate port): false when over it (dropped, maybe told). */
+  /**
+   * A STUN datagram, on either port: the reply to send back, if any. Like
+   * every STUN server's, a Binding response is larger than the smallest
+   * request (20 -> 64 bytes over IPv4, 76 over IPv6): the per-IP rate limit
+   * bounds what a spoofer can reflect (see docs/security.md).
+   */
+  answerStun(bytes: Uint8Array, from: Addr, sockets?: StunSockets): { reply: Uint8Array; viaOther: boolean } | undefined {
+    if (!this.allowFrom(from, this.opts.now(), false)) return undefined;
+    const v = answerStun(bytes, from, sockets);
+    if ("drop" in v) return void this.stats.drop(v.drop);
+    this.stats.count(`stun_${v.answered}`);
+    this.stats.count("sent");
+    this.stats.count("sent_bytes", v.reply.length);
+    return v;
+  }
+
   allowFrom(from: Addr, now = this.opts.now(), tell = true): boolean {
     const verdict = this.limiter.take(ipLimitKey(from.ip), now);
     if (verdict === "allow") return true;
@@ -273,6 +305,7 @@ export class Rendezvous {
     const u = env.body.value;
     const result = this.registry.unregister(from, u.name, u.secret, now);
     if (result === "removed") {
+      this.seconds.delete(u.name);
       this.stats.count("unregistered");
       this.log.info("unregistered", { name: u.name });
     } else if (result === "absent") this.stats.count("unregister_repeat"); // clients send it twice
@@ -307,12 +340,13 @@ export class Rendezvous {
   private sendInitiate(to: Registration, peer: Registration, token: Uint8Array, initiator: boolean, txid: bigint): void {
     const fields = {
       peerName: peer.name,
-      candidates: candidatesOf(peer),
+      candidates: candidatesOf(peer, this.seconds.get(peer, this.opts.now())),
       token,
       initiator,
       peerKey: peer.publicKey,
       relay: this.relays !== undefined,
-      peerMapping: peer.mapping,
+      peerMapping: unpackMapping(peer.mapping).kind,
+      peerPortStep: unpackMapping(peer.mapping).step,
     };
     this.budget = Number.POSITIVE_INFINITY; // both ends are registered: verified addresses
     this.send(to.observed, txid, {

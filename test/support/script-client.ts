@@ -85,12 +85,13 @@ export function hello(name: string, id: Identity, padding = 80): Body {
       cookie: new Uint8Array(),
       signature: new Uint8Array(),
       token: "",
+      additional: false,
       padding: new Uint8Array(padding),
     },
   };
 }
 
-export function signedRegister(name: string, id: Identity, cookie: Uint8Array, token = "", locals: Address[] = []): Body {
+export function signedRegister(name: string, id: Identity, cookie: Uint8Array, token = "", locals: Address[] = [], additional = false): Body {
   return {
     case: "register",
     value: {
@@ -100,8 +101,9 @@ export function signedRegister(name: string, id: Identity, cookie: Uint8Array, t
       localAddresses: locals,
       software: "test",
       cookie,
-      signature: sign(id, registerSigningInput(cookie, name, locals, token)),
+      signature: sign(id, registerSigningInput(cookie, name, locals, token, additional)),
       token,
+      additional,
       padding: new Uint8Array(),
     },
   };
@@ -124,7 +126,7 @@ export async function registered(c: ScriptClient, name: string, id: Identity): P
 }
 
 export function keepalive(name: string, secret: Uint8Array): Body {
-  return { case: "keepalive", value: { $typeName: "holepunch.v1.Keepalive", name, secret, mapping: 0 } };
+  return { case: "keepalive", value: { $typeName: "holepunch.v1.Keepalive", name, secret, mapping: 0, portStep: 0 } };
 }
 
 export function unregister(name: string, secret: Uint8Array): Body {
@@ -132,5 +134,5 @@ export function unregister(name: string, secret: Uint8Array): Body {
 }
 
 export function punchRequest(target: string, secret: Uint8Array): Body {
-  return { case: "holePunchRequest", value: { $typeName: "holepunch.v1.HolePunchRequest", target, secret, mapping: 0 } };
+  return { case: "holePunchRequest", value: { $typeName: "holepunch.v1.HolePunchRequest", target, secret, mapping: 0, portStep: 0 } };
 }

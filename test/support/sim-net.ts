@@ -9,6 +9,7 @@ import { prng } from "./prng.ts";
 export type NatKind =
   | "cone" // endpoint-independent mapping, address+port-dependent filtering
   | "random" // a new random port per destination (endpoint-dependent mapping)
+  | "sequential" // a new port per destination, each the last one + 1 (endpoint-dependent, predictable)
   | "dmz"; // endpoint-independent mapping, unsolicited inbound forwarded to the host
 
 type Deliver = (bytes: Uint8Array, from: Addr) => void;
@@ -94,7 +95,8 @@ export class SimNet {
   }
 
   private mapOut(nat: Nat, inner: Addr, to: Addr): number {
-    const key = nat.kind === "random" ? `${addrKey(inner)}>${addrKey(to)}` : addrKey(inner);
+    const perDestination = nat.kind === "random" || nat.kind === "sequential";
+    const key = perDestination ? `${addrKey(inner)}>${addrKey(to)}` : addrKey(inner);
     let port = nat.out.get(key);
     if (port === undefined) {
       port = nat.kind === "random" ? 30000 + Math.floor(this.random() * 30000) : nat.nextPort++;
