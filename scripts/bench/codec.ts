@@ -15,7 +15,7 @@ function rate(fn: () => void, ms = 1000): number {
 
 export function benchCodec(): Array<[string, string]> {
   const token = new Uint8Array(16).fill(7);
-  const request: Body = { case: "holePunchRequest", value: { $typeName: "holepunch.v1.HolePunchRequest", target: "alice", secret: token, mapping: 0 } };
+  const request: Body = { case: "holePunchRequest", value: { $typeName: "holepunch.v1.HolePunchRequest", target: "alice", secret: token, mapping: 0, portStep: 0 } };
   const sealed: Body = { case: "sealed", value: { $typeName: "holepunch.v1.Sealed", token, epoch: 0, counter: 42n, ciphertext: new Uint8Array(1030) } };
   const keys = { send: new Uint8Array(32).fill(1), recv: new Uint8Array(32).fill(1) };
   const a = new SessionCipher(keys, token, () => 0);
