@@ -108,6 +108,10 @@ export const REKEY_AFTER_PACKETS = 1 << 20;
 export const REKEY_AFTER = 10 * 60 * second;
 /** A registration cookie (Challenge) is valid this long. */
 export const COOKIE_LIFETIME = 30 * second;
+/** An address token (0-RTT registration) is good for this long. */
+export const ADDRESS_TOKEN_LIFETIME = 24 * 60 * 60 * second;
+/** A 0-RTT Register's client time must be within this of the server's wall clock (and the replay cache holds it this long). */
+export const ZERO_RTT_CLOCK_SKEW = 30 * second;
 /** The registration hello is padded to at least this size, so its Challenge fits the anti-amplification budget. */
 export const HELLO_MIN_BYTES = 128;
 /** Most names one source IP may hold at once. */

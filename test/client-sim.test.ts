@@ -7,6 +7,7 @@ import { second } from "../src/constants.ts";
 import { SimNet } from "./support/sim-net.ts";
 import { generateIdentity } from "../src/identity/keys.ts";
 import { MappingKind } from "../src/gen/holepunch/v1/holepunch_pb.ts";
+import { memoryTokens } from "../src/client/address-tokens.ts";
 
 const matrix: Array<{ name: string; a: Site; b: Site; sameLan?: boolean; loss?: number }> = [
   { name: "cone ↔ cone", a: "cone", b: "cone" },
@@ -206,6 +207,36 @@ describe("NAT matrix (simulated)", () => {
     expect(messages(alice).length).toBeGreaterThan(0);
     expect(messages(alice).length).toBeLessThan(100);
     expect(w.server().stats.droppedFor("relay_quota")).toBeGreaterThan(0);
+  });
+});
+
+// Round trips to "connected" (every hop 5 ms one way, so 1 RTT = 10 ms; the
+// ideal is one request/response to the server plus one peer round trip):
+// a first start needs the cookie round trip too; a returning client (its
+// address token from last time, same public IP) needs none.
+describe("round trips to connected (simulated, easy NATs)", () => {
+  const timeToConnected = (w: ReturnType<typeof world>, alice: ReturnType<ReturnType<typeof world>["peer"]>, start: () => ReturnType<ReturnType<typeof world>["peer"]>) => {
+    const t0 = w.net.clock.now();
+    const bob = start();
+    for (let i = 0; i < 1000 && !(connected(alice) && connected(bob)); i++) w.net.clock.advance(1);
+    return w.net.clock.now() - t0;
+  };
+  test("first start: 2 server RTTs (cookie, then Register carrying the introduction) + 1 peer RTT", () => {
+    const w = world(0, 3);
+    const alice = w.peer("alice", "cone");
+    w.net.clock.advance(3 * second);
+    expect(timeToConnected(w, alice, () => w.peer("bob", "cone", "alice"))).toBe(30);
+  });
+  test("returning client (0-RTT address token): 1 server RTT + 1 peer RTT, the ideal", () => {
+    const w = world(0, 3);
+    const alice = w.peer("alice", "cone");
+    const tokens = memoryTokens();
+    const first = w.peer("bob", "cone", undefined, undefined, undefined, undefined, { addressTokens: tokens });
+    w.net.clock.advance(3 * second);
+    first.client.close();
+    w.net.clock.advance(3 * second);
+    // Bob starts again behind the same NAT (same public IP, new port).
+    expect(timeToConnected(w, alice, () => w.peer("bob", "cone", "alice", "10.2.0.", undefined, undefined, { addressTokens: tokens }))).toBe(20);
   });
 });
 

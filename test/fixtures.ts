@@ -15,16 +15,20 @@ const v4 = (a: number, b: number, c: number, d: number, port: number) => ({
 });
 const v6loop = { $typeName: "holepunch.v1.Address" as const, ip: Uint8Array.of(...new Array(15).fill(0), 1), port: 443 };
 const handshake = { $typeName: "holepunch.v1.Handshake" as const, ephemeral: key, signature: sig };
-const register = (withCookie: boolean, additional = false) => ({
+const addressToken = Uint8Array.from({ length: 24 }, (_, i) => 0x60 + i);
+const register = (withCookie: boolean, additional = false, zeroRtt = false) => ({
   $typeName: "holepunch.v1.Register" as const,
   name: "alice",
   publicKey: key,
   localAddresses: [v4(10, 0, 0, 2, 5000), v6loop],
   software: "hp/1",
-  cookie: withCookie ? cookie : new Uint8Array(),
+  cookie: withCookie && !zeroRtt ? cookie : new Uint8Array(),
   signature: withCookie ? sig : new Uint8Array(),
   token: "",
   additional,
+  connectTo: withCookie && !additional ? "bob" : "",
+  addressToken: zeroRtt ? addressToken : new Uint8Array(),
+  clientTimeMs: zeroRtt ? 1_795_000_000_000n : 0n,
   padding: withCookie ? new Uint8Array() : new Uint8Array(8),
 });
 const v6doc = { $typeName: "holepunch.v1.Address" as const, ip: Uint8Array.of(0x20, 0x01, 0x0d, 0xb8, ...new Array(11).fill(0), 1), port: 39738 };
@@ -34,12 +38,13 @@ export const samples: Array<{ name: string; txid: bigint; body: Body }> = [
   { name: "Challenge", txid: 1n, body: { case: "challenge", value: { $typeName: "holepunch.v1.Challenge", cookie } } },
   { name: "Register (signed)", txid: 1n, body: { case: "register", value: register(true) } },
   { name: "Register (additional)", txid: 4n, body: { case: "register", value: register(true, true) } },
+  { name: "Register (0-RTT)", txid: 6n, body: { case: "register", value: register(true, false, true) } },
   {
     name: "RegisterAck",
     txid: 1n,
     body: {
       case: "registerAck",
-      value: { $typeName: "holepunch.v1.RegisterAck", name: "alice", observed: v4(198, 18, 0, 2, 40000), ttlMs: 45000, keepaliveMs: 10000, secret, serverAddresses: [v6doc] },
+      value: { $typeName: "holepunch.v1.RegisterAck", name: "alice", observed: v4(198, 18, 0, 2, 40000), ttlMs: 45000, keepaliveMs: 10000, secret, serverAddresses: [v6doc], addressToken },
     },
   },
   {
@@ -47,7 +52,7 @@ export const samples: Array<{ name: string; txid: bigint; body: Body }> = [
     txid: 4n,
     body: {
       case: "registerAck",
-      value: { $typeName: "holepunch.v1.RegisterAck", name: "alice", observed: v6doc, ttlMs: 45000, keepaliveMs: 10000, secret: new Uint8Array(), serverAddresses: [] },
+      value: { $typeName: "holepunch.v1.RegisterAck", name: "alice", observed: v6doc, ttlMs: 45000, keepaliveMs: 10000, secret: new Uint8Array(), serverAddresses: [], addressToken: new Uint8Array() },
     },
   },
   { name: "Keepalive", txid: 2n, body: { case: "keepalive", value: { $typeName: "holepunch.v1.Keepalive", name: "alice", secret, mapping: 1, portStep: 0 } } },

@@ -8,7 +8,8 @@ import { ErrorCodes, isHpError } from "../errors.ts";
 import { createLogger } from "../log.ts";
 import type { ClientEvent } from "../client/client.ts";
 import { resolveStunServers, startClient, type RunningClient } from "../client/udp-client.ts";
-import { defaultIdentityPath, defaultKnownPeersPath, loadOrCreateIdentity } from "../identity/identity.ts";
+import { defaultAddressTokensPath, defaultIdentityPath, defaultKnownPeersPath, loadOrCreateIdentity } from "../identity/identity.ts";
+import { fileTokens } from "../client/address-tokens.ts";
 import { fingerprint } from "../identity/keys.ts";
 import { KnownPeers } from "../identity/known-peers.ts";
 import { VERSION } from "../version.ts";
@@ -100,6 +101,7 @@ async function run(serverArg: string | undefined, name: string | undefined, peer
       timeoutMs,
       lan: flags.lan === false ? false : undefined,
       stun,
+      addressTokens: fileTokens(defaultAddressTokensPath(), (m) => log.debug(m)),
       bindHost,
       bindPort,
       log,

@@ -18,6 +18,7 @@ import { isRelay, PeerLink, RELAY, type PathKind } from "./peer-link.ts";
 import { SecondRegistration } from "./second-registration.ts";
 import { ServerLink } from "./server-link.ts";
 import { memoryTrust, type PeerTrust } from "./trust.ts";
+import { memoryTokens, type AddressTokens } from "./address-tokens.ts";
 
 export { memoryTrust, type PeerTrust } from "./trust.ts";
 
@@ -75,6 +76,8 @@ export interface ClientOptions {
   otherFamily?: boolean;
   /** Standard STUN servers to ask for our mapping too (--stun). */
   stunServers?: Addr[];
+  /** Servers' address tokens for 0-RTT registration (default: in memory). */
+  addressTokens?: AddressTokens;
 }
 
 const MAX_SEEN_TOKENS = 256;
@@ -119,6 +122,7 @@ export class HolePunchClient {
         token: opts.token,
         registerTimeoutMs: opts.registerTimeoutMs,
         stun: opts.stunServers?.length ? { servers: opts.stunServers, send: opts.send } : undefined,
+        addressToken: bindToken(opts.addressTokens ?? memoryTokens(), formatAddr(opts.server)),
       },
     );
     const own = { name: opts.name, identity: opts.identity, software: SOFTWARE, token: opts.token };
@@ -132,6 +136,8 @@ export class HolePunchClient {
   }
 
   start(): void {
+    // Known peer: the introduction rides on the signed Register (one round trip less).
+    if (this.opts.peer !== undefined) this.server.introduce(this.opts.peer);
     this.server.start();
   }
 
@@ -239,9 +245,9 @@ export class HolePunchClient {
     }
   }
 
+  /** Registered: the connect budget starts (the introduction is already under way, see start()). */
   private connectTo(peer: string): void {
     const budget = this.opts.timeoutMs ?? DEFAULT_CONNECT_TIMEOUT;
-    this.server.introduce(peer);
     this.deadline = this.opts.clock.setTimer(budget, () => {
       if (this.isConnected) return;
       const secs = Math.round(budget / second);
@@ -259,7 +265,11 @@ export class HolePunchClient {
     const current = this.link;
     const tokenKey = Buffer.from(init.token).toString("hex");
     // A repeat of the attempt in progress: it may know more candidates now.
-    if (current && current.state !== "closed" && sameBytes(current.token, init.token)) return current.addCandidates(init.candidates.map((c) => fromWireAddress(c.address!)));
+    if (current && current.state !== "closed" && sameBytes(current.token, init.token)) {
+      // A repeat of the attempt in progress: it may know more candidates, or both NATs' mappings now.
+      current.addCandidates(init.candidates.map((c) => fromWireAddress(c.address!)));
+      return current.updateStrategy(this.strategy(init));
+    }
     if (this.seenTokens.has(tokenKey) && current?.state === "connected") return this.drop("initiate_replayed");
     if (this.seenTokens.size >= MAX_SEEN_TOKENS) this.seenTokens.delete(this.seenTokens.values().next().value!);
     this.seenTokens.add(tokenKey);
@@ -336,9 +346,7 @@ export class HolePunchClient {
         peerTimeoutMs: this.opts.peerTimeoutMs,
         rekey: this.opts.rekey,
         relay: init.relay && this.opts.relay !== false,
-        birthday: this.opts.sockets ? birthdayRole(this.server.mapping, init.peerMapping) : undefined,
-        // A sequential peer's next ports are predictable (unless ours are random: then only the relay helps).
-        predictStep: init.peerMapping === MappingKind.SEQUENTIAL && this.server.mapping !== MappingKind.DEPENDENT ? init.peerPortStep : undefined,
+        ...this.strategy(init),
         sockets: this.opts.sockets,
         random: this.opts.random,
         relayAfterMs: this.opts.relayAfterMs,
@@ -384,6 +392,16 @@ export class HolePunchClient {
     this.opts.onDone?.(ErrorCodes[code]);
   }
 
+  /** How to punch, from both NATs' mappings: birthday-paradox roles for easy <-> hard, port prediction for a sequential peer. */
+  private strategy(init: HolePunchInitiate): { birthday?: BirthdayRole; predictStep?: number } {
+    const mine = this.server.mapping;
+    return {
+      birthday: this.opts.sockets ? birthdayRole(mine, init.peerMapping) : undefined,
+      // A sequential peer's next ports are predictable (unless ours are random: then only the relay helps).
+      predictStep: init.peerMapping === MappingKind.SEQUENTIAL && mine !== MappingKind.DEPENDENT ? init.peerPortStep : undefined,
+    };
+  }
+
   private drop(reason: string): void {
     this.dropped.set(reason, (this.dropped.get(reason) ?? 0) + 1);
   }
@@ -394,6 +412,10 @@ function birthdayRole(mine: MappingKind, peer: MappingKind): BirthdayRole | unde
   if (mine === MappingKind.DEPENDENT && peer === MappingKind.INDEPENDENT) return "open-many";
   if (mine === MappingKind.INDEPENDENT && peer === MappingKind.DEPENDENT) return "spray";
   return undefined;
+}
+
+function bindToken(store: AddressTokens, server: string) {
+  return { get: () => store.get(server), set: (t: Uint8Array | undefined) => store.set(server, t) };
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -36,7 +36,7 @@ import { validateFrame } from "../protocol/validate.ts";
 import { fromWireAddress, toWireAddress } from "../protocol/wire-address.ts";
 import { SessionFrames, type FrameSink } from "./session-frames.ts";
 import { LinkKeys } from "./link-keys.ts";
-import { BirthdayPlan } from "./birthday.ts";
+import { BirthdayPlan, type BirthdayRole } from "./birthday.ts";
 import { dedupe, isRelay, isV6, RELAY, type LinkEvents, type LinkOptions, type LinkState, type PathKind } from "./link-types.ts";
 
 export { isRelay, RELAY, type ExtraSockets, type LinkEvents, type LinkOptions, type LinkState, type PathKind } from "./link-types.ts";
@@ -60,6 +60,10 @@ export class PeerLink implements FrameSink {
   private preferV6Until = 0;
   /** Addresses a peer's probe came from that we probed back at once. */
   private readonly triggered = new Set<string>();
+  private birthdayStarted = false;
+  /** The peer's port step (a sequential NAT), and since when its next ports are probed. */
+  private predictStep: number | undefined;
+  private predictFrom = 0;
   private readonly crypto: LinkKeys;
   readonly session: SessionFrames;
 
@@ -73,6 +77,8 @@ export class PeerLink implements FrameSink {
   ) {
     this.candidates = dedupe(opts.candidates).slice(0, MAX_CANDIDATES);
     this.startedAt = clock.now();
+    this.predictStep = opts.predictStep;
+    this.predictFrom = this.startedAt;
     this.crypto = new LinkKeys(opts.identity, opts.peerKey, opts.token, () => clock.now(), opts.rekey);
     this.session = new SessionFrames(clock, this, log, {
       peerName: opts.peerName,
@@ -91,13 +97,26 @@ export class PeerLink implements FrameSink {
 
   start(): void {
     this.log.info("punching", { peer: this.opts.peerName, candidates: this.candidates.map(formatAddr).join(","), birthday: this.opts.birthday });
-    const role = this.opts.birthday;
-    if (role && this.candidates[0]) {
-      const plan = (this.birthday = new BirthdayPlan(role, this.candidates[0], this.startedAt, this.opts.random));
-      const wanted = BirthdayPlan.socketsWanted(role);
-      if (wanted > 0) this.opts.sockets?.open(wanted, (ids) => (this.state === "closed" || this.birthday !== plan ? this.opts.sockets?.close(ids) : plan.useSockets(ids)));
-    }
+    this.startBirthday(this.opts.birthday);
     this.probeRound();
+  }
+
+  /** A repeated Initiate told us both NATs' mappings (they were not known at the first): punch accordingly. */
+  updateStrategy(s: { birthday?: BirthdayRole; predictStep?: number }): void {
+    if (this.state !== "punching") return;
+    if (s.predictStep && !this.predictStep) {
+      this.predictStep = s.predictStep;
+      this.predictFrom = this.clock.now();
+    }
+    this.startBirthday(s.birthday);
+  }
+
+  private startBirthday(role: BirthdayRole | undefined): void {
+    if (!role || !this.candidates[0] || this.birthday || this.birthdayStarted) return;
+    this.birthdayStarted = true;
+    const plan = (this.birthday = new BirthdayPlan(role, this.candidates[0], this.clock.now(), this.opts.random));
+    const wanted = BirthdayPlan.socketsWanted(role);
+    if (wanted > 0) this.opts.sockets?.open(wanted, (ids) => (this.state === "closed" || this.birthday !== plan ? this.opts.sockets?.close(ids) : plan.useSockets(ids)));
   }
 
   /** Candidates learned later (a repeated Initiate): probe the new ones; an IPv6 one may still win over IPv4. */
@@ -343,9 +362,9 @@ export class PeerLink implements FrameSink {
    * Probe a window of those for a while (our NAT then lets them in).
    */
   private predictedRound(): void {
-    const step = this.opts.predictStep;
+    const step = this.predictStep;
     const seen = this.opts.candidates[0];
-    if (!step || !seen || this.clock.now() - this.startedAt > PREDICT_FOR) return;
+    if (!step || !seen || this.clock.now() - this.predictFrom > PREDICT_FOR) return;
     for (let k = 2; k < 2 + PREDICT_WINDOW; k++) {
       const port = seen.port + k * step;
       if (port > 0 && port < 65536) this.sendProbe({ ip: seen.ip, port });

@@ -20,6 +20,10 @@ export interface RegisterParams {
   /** The registration cycle's txid (the hello's size includes it). */
   txid: bigint;
   additional?: boolean;
+  /** Ask for an introduction to this peer in the same request. */
+  connectTo?: string;
+  /** Without a cookie: try 0-RTT with this address token and wall-clock time. */
+  zeroRtt?: { token: Uint8Array; wallMs: number };
 }
 
 export function registerBody(p: RegisterParams): Body {
@@ -32,11 +36,15 @@ export function registerBody(p: RegisterParams): Body {
     software: p.software,
     cookie,
     signature: new Uint8Array() as Uint8Array,
-    token: p.cookie ? (p.token ?? "") : "",
+    token: p.cookie || p.zeroRtt ? (p.token ?? "") : "",
     additional: p.additional ?? false,
+    connectTo: p.cookie || p.zeroRtt ? (p.connectTo ?? "") : "",
+    // 0-RTT: no cookie yet, but a token from an earlier registration here (the server may accept it at once).
+    addressToken: !p.cookie && p.zeroRtt ? p.zeroRtt.token : new Uint8Array(),
+    clientTimeMs: !p.cookie && p.zeroRtt ? BigInt(Math.floor(p.zeroRtt.wallMs)) : 0n,
     padding: new Uint8Array() as Uint8Array,
   };
-  if (p.cookie) value.signature = sign(p.identity, registerSigningInput(cookie, value.name, value.localAddresses, value.token, value.additional));
+  if (p.cookie || value.addressToken.length) value.signature = sign(p.identity, registerSigningInput(value));
   else {
     const size = encodePacket({ case: "register", value }, p.txid).length;
     // A bytes field costs 2 bytes of framing, and an empty one is not sent at all.

@@ -49,6 +49,10 @@ export interface ServerLinkOptions {
   registerTimeoutMs?: number;
   /** Standard STUN servers to ask too (NAT discovery against independent servers). */
   stun?: StunServers;
+  /** This server's address token (0-RTT registration), kept across runs by the caller. */
+  addressToken?: { get(): Uint8Array | undefined; set(token: Uint8Array | undefined): void };
+  /** Wall clock for 0-RTT client times (default Date.now). */
+  wallNow?: () => number;
 }
 
 /** Consecutive refused cookies/signatures before registering is given up. */
@@ -86,6 +90,12 @@ export class ServerLink {
   private introTxid = 0n;
   private introRto = REQUEST_RTO_INITIAL;
   private introTimer: Timer | undefined;
+  /** The introduction rode on the signed Register (connect_to), sent before our NAT mapping was known. */
+  private introWithRegister = false;
+  /** The mapping our last introduction request told the server (the one riding on a Register tells none). */
+  private introMapping: MappingKind | undefined;
+  /** The current hello is a 0-RTT attempt (it carries an address token). */
+  private zeroRtt = false;
 
   constructor(
     private readonly clock: Clock,
@@ -98,7 +108,9 @@ export class ServerLink {
     this.nat = new NatDiscovery(clock, send, log, opts.server, () => {
       if (this.phase !== "registered") return; // it goes with the registration's first keepalive
       this.sendKeepalive(); // tell the server now
-      if (this.target !== undefined && this.natWaited) this.sendIntroRequest();
+      // The introduction went out before we knew our mapping: ask again with it (both
+      // sides then get Initiates that tell them how to punch: birthday, prediction).
+      if (this.target !== undefined && (this.natWaited || this.introMapping === MappingKind.UNSPECIFIED)) this.sendIntroRequest();
     }, opts.stun);
   }
 
@@ -176,6 +188,8 @@ export class ServerLink {
       case "registerAck":
         if (env.txid !== this.registerTxid || this.phase !== "registering") return;
         if (b.value.secret.length === 0) return this.events.dropped("register_ack_without_secret");
+        if (b.value.addressToken.length) this.opts.addressToken?.set(b.value.addressToken);
+        if (this.zeroRtt && !this.cookie) this.log.debug("registered in 0-RTT (address token)");
         this.registrationSecret = b.value.secret;
         this.badSignatures = 0;
         return this.onRegistered(fromWireAddress(b.value.observed!), b.value.keepaliveMs, b.value.serverAddresses.map(fromWireAddress));
@@ -249,7 +263,17 @@ export class ServerLink {
   /** The hello (padded: the server answers no more bytes than it got) or, with a cookie, the signed Register. */
   private registerBody(): Body {
     const o = this.opts;
-    return registerBody({ name: o.name, identity: o.identity, locals: o.locals, software: o.software, token: o.token, cookie: this.cookie, txid: this.registerTxid });
+    // Introducing already: the signed Register asks for it too, and its answers share the txid.
+    const connectTo = this.cookie && this.target !== undefined ? this.target : undefined;
+    const token = this.cookie ? undefined : o.addressToken?.get();
+    this.zeroRtt = token !== undefined;
+    const zeroRtt = token && { token, wallMs: (o.wallNow ?? Date.now)() };
+    // 0-RTT carries the introduction too (the server may act on it at once).
+    const intro = connectTo ?? (zeroRtt && this.target !== undefined ? this.target : undefined);
+    if (intro !== undefined) this.introTxid = this.registerTxid;
+    this.introWithRegister = intro !== undefined;
+    if (intro !== undefined) this.introMapping = MappingKind.UNSPECIFIED;
+    return registerBody({ name: o.name, identity: o.identity, locals: o.locals, software: o.software, token: o.token, cookie: this.cookie, txid: this.registerTxid, connectTo: intro, zeroRtt });
   }
 
   private onRegistered(observed: Addr, keepaliveMs: number, serverAddresses: Addr[]): void {
@@ -264,7 +288,11 @@ export class ServerLink {
     const resumeIntro = this.target !== undefined; // re-registered while introducing
     if (this.nat.mapping !== MappingKind.UNSPECIFIED) this.sendKeepalive(); // our NAT mapping, for the server's records
     this.events.registered(observed, first, serverAddresses);
-    if (resumeIntro) this.sendIntroRequest();
+    if (resumeIntro && this.introWithRegister && this.nat.mapping === MappingKind.UNSPECIFIED) {
+      // Its Initiate (or "unknown") follows the ack; ask again only if it does not (or once we know our mapping).
+      this.introRto = REQUEST_RTO_INITIAL;
+      this.scheduleIntro(REQUEST_RTO_MAX);
+    } else if (resumeIntro) this.sendIntroRequest();
   }
 
   private scheduleKeepalive(): void {
@@ -306,6 +334,7 @@ export class ServerLink {
       },
       this.introTxid,
     );
+    this.introMapping = this.nat.mapping;
     const wait = this.introRto;
     this.introRto = Math.min(this.introRto * 2, REQUEST_RTO_MAX);
     this.scheduleIntro(wait);
@@ -343,6 +372,7 @@ export class ServerLink {
       }
       case ErrorCode.BAD_SIGNATURE:
         if (!forRegister) return;
+        if (this.zeroRtt && !this.cookie) this.opts.addressToken?.set(undefined); // a refused token: register the long way
         if (++this.badSignatures >= MAX_BAD_SIGNATURES) return this.fatal("REGISTRATION_REFUSED", `server: ${message}`);
         this.log.info("cookie refused: registering from the start", { server_said: message });
         return this.beginRegisterKeepingClock();

@@ -8,6 +8,7 @@ import { resolveHost } from "../net/resolve.ts";
 import { bindUdp, bindUdpAny, type UdpEndpoint } from "../net/udp.ts";
 import { HpError } from "../errors.ts";
 import type { Identity } from "../identity/keys.ts";
+import type { AddressTokens } from "./address-tokens.ts";
 import { HolePunchClient, type ClientEvent, type ExtraSocketsIO, type PeerTrust } from "./client.ts";
 
 export interface StartClientOptions {
@@ -28,6 +29,8 @@ export interface StartClientOptions {
   timeoutMs?: number;
   /** Advertise this host's LAN addresses (default true, except when the server is on loopback). */
   lan?: boolean;
+  /** Servers' address tokens for 0-RTT registration (default: in memory). */
+  addressTokens?: AddressTokens;
   /** Standard STUN servers ("host[:port]", default port 3478) to ask for our mapping too. */
   stun?: string[];
   /** Local address and port to bind (default all interfaces, a free port). */
@@ -104,6 +107,7 @@ export async function startClient(opts: StartClientOptions): Promise<RunningClie
     timeoutMs: opts.timeoutMs,
     locals,
     stunServers,
+    addressTokens: opts.addressTokens,
     // A dual-stack socket on a host with an address in the server's other family: register that one too.
     otherFamily: udp.hostname === "::" && !isLoopback(server.ip) && hasAddressOfFamily(!server.ip.includes(":")),
     clock: realClock,

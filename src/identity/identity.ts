@@ -25,6 +25,8 @@ export function configDir(env: Env = process.env): string {
 }
 export const defaultIdentityPath = (env: Env = process.env) => join(configDir(env), "identity.json");
 export const defaultKnownPeersPath = (env: Env = process.env) => join(configDir(env), "known_peers");
+/** Servers' address tokens (0-RTT registration): a cache, safe to delete. */
+export const defaultAddressTokensPath = (env: Env = process.env) => join(configDir(env), "address-tokens.json");
 
 export function formatIdentityFile(id: Identity): string {
   const d = (id.privateKey.export({ format: "jwk" }) as { d?: string }).d;

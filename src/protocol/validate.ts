@@ -6,7 +6,7 @@
 import type { Address, Envelope, Handshake, PeerFrame } from "../gen/holepunch/v1/holepunch_pb.ts";
 import { AUTH_BYTES, KEY_BYTES, MAX_CANDIDATES, MAX_CHUNK_BYTES, MAX_LOCAL_ADDRESSES, MAX_PORT_STEP, MAX_SERVER_ADDRESSES, SECRET_BYTES, SIGNATURE_BYTES, TOKEN_BYTES } from "../constants.ts";
 import { TAG_BYTES } from "../crypto/aead.ts";
-import { COOKIE_BYTES } from "../crypto/server-auth.ts";
+import { ADDRESS_TOKEN_BYTES, COOKIE_BYTES } from "../crypto/server-auth.ts";
 
 const MAX_NAME_BYTES = 64;
 const MAX_TEXT_BYTES = 256;
@@ -50,6 +50,7 @@ export function validateEnvelope(env: Envelope): string | undefined {
       const r = b.value;
       if (r.publicKey.length !== KEY_BYTES) return `public key of ${r.publicKey.length} bytes`;
       if (r.cookie.length !== 0 && r.cookie.length !== COOKIE_BYTES) return `cookie of ${r.cookie.length} bytes`;
+      if (r.addressToken.length !== 0 && r.addressToken.length !== ADDRESS_TOKEN_BYTES) return `address token of ${r.addressToken.length} bytes`;
       if (r.cookie.length !== 0 && r.signature.length !== SIGNATURE_BYTES) return `signature of ${r.signature.length} bytes`;
       if (r.localAddresses.length > MAX_LOCAL_ADDRESSES) return "too many local addresses";
       for (const a of r.localAddresses) {
@@ -81,6 +82,7 @@ export function validateEnvelope(env: Envelope): string | undefined {
       // An additional registration's ack carries no secret.
       const secret = a.secret.length === 0 ? undefined : badSecret(a.secret);
       if (a.serverAddresses.length > MAX_SERVER_ADDRESSES) return "too many server addresses";
+      if (a.addressToken.length !== 0 && a.addressToken.length !== ADDRESS_TOKEN_BYTES) return `address token of ${a.addressToken.length} bytes`;
       for (const s of a.serverAddresses) {
         const p = badAddress(s);
         if (p) return p;

@@ -4,8 +4,8 @@
 // a captured Register useless, and the optional allow-list / shared token
 // keep a private server private. No I/O: answers through `reply`.
 import { ErrorCode, type Register } from "../gen/holepunch/v1/holepunch_pb.ts";
-import { COOKIE_LIFETIME, MAX_REPLAY_ENTRIES, NAME_PATTERN, REGISTRY_FULL_RETRY_AFTER, SECRET_BYTES } from "../constants.ts";
-import { checkCookie, makeCookie, registerSigningInput } from "../crypto/server-auth.ts";
+import { COOKIE_LIFETIME, MAX_REPLAY_ENTRIES, NAME_PATTERN, REGISTRY_FULL_RETRY_AFTER, SECRET_BYTES, ZERO_RTT_CLOCK_SKEW } from "../constants.ts";
+import { checkAddressToken, checkCookie, makeAddressToken, makeCookie, registerSigningInput } from "../crypto/server-auth.ts";
 import { equalBytes } from "../crypto/kdf.ts";
 import { verify } from "../identity/keys.ts";
 import { addrKey, formatAddr, isPrivateIp, type Addr } from "../net/address.ts";
@@ -24,6 +24,10 @@ export interface RegistrarOptions {
   keepaliveMs: number;
   /** Where this server can be reached, told to clients so they can add an address of their other family. */
   serverAddresses?: Addr[];
+  /** Wall clock, ms since the epoch (0-RTT client times are checked against it; default Date.now). */
+  wallNow?: () => number;
+  /** After a (main) registration is acknowledged: e.g. the introduction it asked for (Register.connect_to). */
+  onRegistered?: (reg: Registration, r: Register, txid: bigint, from: Addr, now: number) => void;
 }
 
 const isV6 = (a: Addr) => a.ip.includes(":");
@@ -60,18 +64,21 @@ export class Registrar {
       this.stats.count("register_invalid");
       return this.replyError(from, txid, ErrorCode.NAME_INVALID, "invalid name: use 1-32 of A-Z a-z 0-9 . _ -, starting with a letter or digit");
     }
-    if (r.cookie.length === 0) {
+    // No cookie: a hello (answered with one), or a 0-RTT attempt whose address
+    // token proves the source IP (else it is answered as a hello).
+    const zeroRtt = r.cookie.length === 0 && r.addressToken.length > 0 && !r.additional && this.zeroRttOk(r, from, now);
+    if (r.cookie.length === 0 && !zeroRtt) {
       this.stats.count("register_hello");
       return this.reply(from, txid, { case: "challenge", value: { $typeName: "holepunch.v1.Challenge", cookie: makeCookie(this.cookieKey, now, from, r.publicKey) } });
     }
     const sigKey = Buffer.from(r.signature).toString("hex");
     const seen = this.used.get(sigKey);
     if (seen && seen.expiresAt > now) return this.onReplay(seen, r, txid, from, now);
-    if (!checkCookie(this.cookieKey, r.cookie, now, from, r.publicKey)) {
+    if (!zeroRtt && !checkCookie(this.cookieKey, r.cookie, now, from, r.publicKey)) {
       this.stats.count("register_bad_cookie");
       return this.replyError(from, txid, ErrorCode.BAD_SIGNATURE, "cookie expired or not for this address: start again");
     }
-    if (!verify(r.publicKey, registerSigningInput(r.cookie, r.name, r.localAddresses, r.token, r.additional), r.signature)) {
+    if (!verify(r.publicKey, registerSigningInput(r), r.signature)) {
       this.stats.count("register_bad_signature");
       return this.replyError(from, txid, ErrorCode.BAD_SIGNATURE, "signature does not verify");
     }
@@ -91,12 +98,14 @@ export class Registrar {
       const why = res.code === "TOO_MANY_FROM_IP" ? "too many names registered from your address" : "server registry is full";
       return this.replyError(from, txid, ErrorCode.REGISTRY_FULL, why, REGISTRY_FULL_RETRY_AFTER);
     }
-    this.remember(sigKey, res.reg, now, false);
-    this.stats.count("register_ok");
+    // A 0-RTT signature stays replayable for as long as its client time is accepted (both ways).
+    this.remember(sigKey, res.reg, now, false, zeroRtt ? 2 * ZERO_RTT_CLOCK_SKEW : COOKIE_LIFETIME);
+    this.stats.count(zeroRtt ? "register_ok_0rtt" : "register_ok");
     if (res.isNew || res.moved) {
       this.log.info(res.isNew ? "registered" : "moved", { name: r.name, observed: formatAddr(from), locals: locals.length });
     }
-    this.ack(res.reg, txid);
+    this.ack(res.reg, txid, now);
+    this.opts.onRegistered?.(res.reg, r, txid, from, now);
   }
 
   /** Forgets used signatures whose cookies have expired. */
@@ -134,18 +143,31 @@ export class Registrar {
     // answer again; anything else is a replay and changes nothing.
     const live = this.registry.lookup(r.name, now);
     const reg = seen.reg;
-    if (reg.is(live) && !seen.additional && addrKey(reg.observed) === addrKey(from)) return this.ack(reg, txid);
+    if (reg.is(live) && !seen.additional && addrKey(reg.observed) === addrKey(from)) return this.ack(reg, txid, now);
     const second = reg.is(live) && seen.additional ? this.seconds.get(reg, now) : undefined;
     if (second && addrKey(second) === addrKey(from)) return this.ackSecond(reg, from, txid);
     this.stats.drop("register_replay");
   }
 
-  private remember(sigKey: string, reg: Registration, now: number, additional: boolean): void {
+  private remember(sigKey: string, reg: Registration, now: number, additional: boolean, ttlMs = COOKIE_LIFETIME): void {
     if (this.used.size >= MAX_REPLAY_ENTRIES) {
       const oldest = this.used.keys().next();
       if (!oldest.done) this.used.delete(oldest.value);
     }
-    this.used.set(sigKey, { reg, expiresAt: now + COOKIE_LIFETIME, additional });
+    this.used.set(sigKey, { reg, expiresAt: now + ttlMs, additional });
+  }
+
+  /** 0-RTT: our address token for this IP and key, still fresh, and a client time close to ours. */
+  private zeroRttOk(r: Register, from: Addr, now: number): boolean {
+    if (!checkAddressToken(this.cookieKey, r.addressToken, now, from.ip, r.publicKey)) {
+      this.stats.count("register_0rtt_bad_token");
+      return false;
+    }
+    if (Math.abs(Number(r.clientTimeMs) - (this.opts.wallNow ?? Date.now)()) > ZERO_RTT_CLOCK_SKEW) {
+      this.stats.count("register_0rtt_clock_skew");
+      return false;
+    }
+    return true;
   }
 
   private ackSecond(reg: Registration, from: Addr, txid: bigint): void {
@@ -159,11 +181,12 @@ export class Registrar {
         keepaliveMs: this.opts.keepaliveMs,
         secret: new Uint8Array(),
         serverAddresses: [],
+        addressToken: new Uint8Array(),
       },
     });
   }
 
-  private ack(reg: Registration, txid: bigint): void {
+  private ack(reg: Registration, txid: bigint, now: number): void {
     this.reply(reg.observed, txid, {
       case: "registerAck",
       value: {
@@ -174,6 +197,7 @@ export class Registrar {
         keepaliveMs: this.opts.keepaliveMs,
         secret: reg.secret,
         serverAddresses: (this.opts.serverAddresses ?? []).filter((a) => isV6(a) !== isV6(reg.observed)).map(toWireAddress),
+        addressToken: makeAddressToken(this.cookieKey, now, reg.observed.ip, reg.publicKey),
       },
     });
   }

@@ -129,7 +129,18 @@ export class Rendezvous {
       (to, txid, body) => this.send(to, txid, body),
       (to, txid, code, msg, retry) => this.replyError(to, txid, code, msg, retry),
       this.randomBytes,
-      { allow: opts.allow, token: opts.token, keepaliveMs: this.keepaliveMs, serverAddresses: (opts.serverIps ?? []).map((ip) => ({ ip, port: opts.port ?? 0 })) },
+      {
+        allow: opts.allow,
+        token: opts.token,
+        keepaliveMs: this.keepaliveMs,
+        serverAddresses: (opts.serverIps ?? []).map((ip) => ({ ip, port: opts.port ?? 0 })),
+        // Register.connect_to: the introduction rides on the registration (the cookie verified the address).
+        onRegistered: (reg, r, txid, from, now) => {
+          if (!r.connectTo) return;
+          this.budget = Number.POSITIVE_INFINITY;
+          this.introduce(reg, r.connectTo, txid, from, now);
+        },
+      },
     );
   }
 
@@ -214,17 +225,21 @@ export class Rendezvous {
       this.stats.count("punch_not_registered");
       return this.replyError(from, env.txid, ErrorCode.NOT_REGISTERED, "register before asking for a peer");
     }
-    if (!this.takeName(requester.name, now)) return;
     if (env.body.value.mapping) requester.mapping = packMapping(env.body.value.mapping, env.body.value.portStep);
-    const targetName = env.body.value.target;
+    this.introduce(requester, env.body.value.target, env.txid, from, now);
+  }
+
+  /** Introduces `requester` (registered, at `from`) to `targetName`: both get an Initiate with one token, or the requester hears the peer is unknown. */
+  private introduce(requester: Registration, targetName: string, txid: bigint, from: Addr, now: number): void {
+    if (!this.takeName(requester.name, now)) return;
     if (!NAME_PATTERN.test(targetName)) {
       this.stats.count("punch_invalid");
-      return this.replyError(from, env.txid, ErrorCode.NAME_INVALID, `invalid peer name ${JSON.stringify(targetName)}`);
+      return this.replyError(from, txid, ErrorCode.NAME_INVALID, `invalid peer name ${JSON.stringify(targetName)}`);
     }
     const target = this.registry.lookup(targetName, now);
     if (!target || target.is(requester)) {
       this.stats.count("punch_unknown");
-      this.send(from, env.txid, {
+      this.send(from, txid, {
         case: "holePunchResponseUnknown",
         value: { $typeName: "holepunch.v1.HolePunchResponseUnknown", target: targetName },
       });
@@ -234,7 +249,7 @@ export class Rendezvous {
     this.relays?.open(Buffer.from(token).toString("hex"), requester.name, target.name, now);
     this.stats.count("punch_initiated");
     this.log.debug("introducing", { from: requester.name, to: target.name });
-    this.sendInitiate(requester, target, token, true, env.txid);
+    this.sendInitiate(requester, target, token, true, txid);
     this.sendInitiate(target, requester, token, false, 0n);
   }
 

@@ -86,12 +86,15 @@ export function hello(name: string, id: Identity, padding = 80): Body {
       signature: new Uint8Array(),
       token: "",
       additional: false,
+      connectTo: "",
+      addressToken: new Uint8Array(),
+      clientTimeMs: 0n,
       padding: new Uint8Array(padding),
     },
   };
 }
 
-export function signedRegister(name: string, id: Identity, cookie: Uint8Array, token = "", locals: Address[] = [], additional = false): Body {
+export function signedRegister(name: string, id: Identity, cookie: Uint8Array, token = "", locals: Address[] = [], additional = false, connectTo = ""): Body {
   return {
     case: "register",
     value: {
@@ -101,9 +104,12 @@ export function signedRegister(name: string, id: Identity, cookie: Uint8Array, t
       localAddresses: locals,
       software: "test",
       cookie,
-      signature: sign(id, registerSigningInput(cookie, name, locals, token, additional)),
+      signature: sign(id, registerSigningInput({ cookie, name, localAddresses: locals, token, additional, connectTo, addressToken: new Uint8Array(), clientTimeMs: 0n })),
       token,
       additional,
+      connectTo,
+      addressToken: new Uint8Array(),
+      clientTimeMs: 0n,
       padding: new Uint8Array(),
     },
   };
