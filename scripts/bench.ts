@@ -1,4 +1,5 @@
-// `bun run bench`: codec, server request rates, connect time, memory per
+// `bun run bench`: codec, server request rates, STUN beside coturn, connect
+// time (loopback, and through real NATs with delayed links), memory per
 // registration. Numbers vary ±15–20 % run to run on shared machines: compare
 // rows of one run, not runs. `--write` also saves docs/benchmarks.md.
 import { cpus, totalmem } from "node:os";
@@ -18,12 +19,25 @@ await section("codec", benchCodec);
 await section("server load", benchServer);
 await section("stun vs coturn", async () => (await import("./bench/stun.ts")).benchStun());
 await section("connect", () => benchConnect());
+await section("connect through delayed NATs", async () => (await import("./bench/connect-nat.ts")).benchConnectNat());
 await section("memory", benchMemory);
 
 const machine = `${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ${Math.round(totalmem() / 2 ** 30)} GiB, Bun ${Bun.version}, ${process.platform}`;
 const table = ["| benchmark | result |", "|---|---|", ...rows.map(([k, v]) => `| ${k} | ${v} |`)].join("\n");
 console.log(`${machine}\n\n${table}`);
 if (process.argv.includes("--write")) {
-  const doc = `# Benchmarks\n\nMeasured by \`bun run bench -- --write\` on ${new Date().toISOString().slice(0, 10)}: ${machine}.\nServer load: hp-server in its own process on 127.0.0.1 with \`--rate 0\`; a JS load generator (32 sockets × 8 requests in flight, closed loop) in another. The generator shares the machine's 2 cores with the server, so the replies/s column is a floor; the server's CPU µs per reply (from /proc) is the figure that does not depend on the generator.\n\n${table}\n`;
+  const doc = [
+    "# Benchmarks",
+    "",
+    `Measured by \`bun run bench -- --write\` on ${new Date().toISOString().slice(0, 10)}: ${machine}. Numbers vary ±15–20 % between runs on a shared machine: compare rows of one run.`,
+    "",
+    "- **server:** hp-server in its own process on 127.0.0.1 with `--rate 0`, a JS load generator (32 sockets × 8 requests in flight, closed loop) in another; both share the 2 cores, so replies/s is a floor and the server's CPU µs per reply (from /proc) is the figure that does not depend on the generator.",
+    "- **STUN:** a compiled recvmmsg/sendmmsg generator (scripts/bench/loadgen.c, 64 sockets × 8 bare Binding requests in flight) pinned to core 1, the server under test pinned to core 0: hp-server and coturn (`turnserver --stun-only -m 1`) take turns in the same run; the generator's own ceiling is measured against a busy-polling C echo server. Rows marked DISTURBED ran while other processes used the cores.",
+    "- **connect:** from bob's start to both sides `connected`. Loopback: library, one process. NAT harness: the compiled binaries in network namespaces behind nftables NATs, with a TAP delay link adding one-way delay on each site's link; the ideal is RTT(bob↔server) + RTT(alice↔bob).",
+    "- **memory:** the registry filled directly (signing 1M registrations takes minutes), then the whole server at 100k through real signed registrations.",
+    "",
+    table,
+    "",
+  ].join("\n");
   writeFileSync(join(import.meta.dir, "../docs/benchmarks.md"), doc);
 }

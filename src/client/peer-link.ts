@@ -19,7 +19,6 @@ import {
   MAX_CANDIDATES,
   PREFER_V6_FOR,
   PREDICT_FOR,
-  PREDICT_WINDOW,
   PEER_KEEPALIVE_INTERVAL,
   PEER_TIMEOUT,
   PROBE_INTERVAL,
@@ -37,6 +36,7 @@ import { fromWireAddress, toWireAddress } from "../protocol/wire-address.ts";
 import { SessionFrames, type FrameSink } from "./session-frames.ts";
 import { LinkKeys } from "./link-keys.ts";
 import { BirthdayPlan, type BirthdayRole } from "./birthday.ts";
+import { predictedAddresses } from "./prediction.ts";
 import { dedupe, isRelay, isV6, RELAY, type LinkEvents, type LinkOptions, type LinkState, type PathKind } from "./link-types.ts";
 
 export { isRelay, RELAY, type ExtraSockets, type LinkEvents, type LinkOptions, type LinkState, type PathKind } from "./link-types.ts";
@@ -356,19 +356,11 @@ export class PeerLink implements FrameSink {
     this.probeTimer = this.clock.setTimer(PROBE_INTERVAL, () => this.probeRound());
   }
 
-  /**
-   * A sequential peer NAT: the server saw port P, its alternate port P + step,
-   * so the peer's probes to us likely leave from P + 2·step, P + 3·step, ...
-   * Probe a window of those for a while (our NAT then lets them in).
-   */
+  /** A sequential peer NAT: probe its predicted next ports for a while (our NAT then lets its probes in). */
   private predictedRound(): void {
-    const step = this.predictStep;
     const seen = this.opts.candidates[0];
-    if (!step || !seen || this.clock.now() - this.predictFrom > PREDICT_FOR) return;
-    for (let k = 2; k < 2 + PREDICT_WINDOW; k++) {
-      const port = seen.port + k * step;
-      if (port > 0 && port < 65536) this.sendProbe({ ip: seen.ip, port });
-    }
+    if (!this.predictStep || !seen || this.clock.now() - this.predictFrom > PREDICT_FOR) return;
+    for (const to of predictedAddresses(seen, this.predictStep)) this.sendProbe(to);
   }
 
   private sendProbe(to: Addr, via?: number): void {

@@ -4,7 +4,7 @@
 // retransmitted with exponential backoff. Initiates must carry a MAC made
 // with this registration's secret. No I/O: sends through the injected
 // function, times through the Clock.
-import { ErrorCode, MappingKind, type Envelope, type HolePunchInitiate } from "../gen/holepunch/v1/holepunch_pb.ts";
+import { ErrorCode, MappingKind, type Envelope } from "../gen/holepunch/v1/holepunch_pb.ts";
 import {
   KEEPALIVE_INTERVAL,
   REGISTER_TIMEOUT,
@@ -23,37 +23,13 @@ import { formatAddr, sameAddr, type Addr } from "../net/address.ts";
 import type { Body } from "../protocol/packet.ts";
 import { equalBytes } from "../crypto/kdf.ts";
 import { initiateAuth } from "../crypto/server-auth.ts";
-import type { Identity } from "../identity/keys.ts";
 import { registerBody } from "./register-body.ts";
-import { NatDiscovery, type StunServers } from "./nat-discovery.ts";
+import type { ServerLinkEvents, ServerLinkOptions } from "./server-link-types.ts";
+import { NatDiscovery } from "./nat-discovery.ts";
 import { randomTxid } from "./txid.ts";
 import { fromWireAddress } from "../protocol/wire-address.ts";
 
-export interface ServerLinkEvents {
-  /** `serverAddresses`: the server's addresses in our other address family, if it has any. */
-  registered(observed: Addr, first: boolean, serverAddresses: Addr[]): void;
-  initiate(init: HolePunchInitiate): void;
-  fatal(code: HpErrorCode, message: string): void;
-  dropped(reason: string): void;
-}
-
-export interface ServerLinkOptions {
-  /** The server's main address (its alternate port is learned from NatProbeAck). */
-  server: Addr;
-  name: string;
-  identity: Identity;
-  locals: Addr[];
-  software: string;
-  /** Shared registration token, for servers run with --token. */
-  token?: string;
-  registerTimeoutMs?: number;
-  /** Standard STUN servers to ask too (NAT discovery against independent servers). */
-  stun?: StunServers;
-  /** This server's address token (0-RTT registration), kept across runs by the caller. */
-  addressToken?: { get(): Uint8Array | undefined; set(token: Uint8Array | undefined): void };
-  /** Wall clock for 0-RTT client times (default Date.now). */
-  wallNow?: () => number;
-}
+export type { ServerLinkEvents, ServerLinkOptions } from "./server-link-types.ts";
 
 /** Consecutive refused cookies/signatures before registering is given up. */
 const MAX_BAD_SIGNATURES = 3;
