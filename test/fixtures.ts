@@ -95,7 +95,12 @@ export const samples: Array<{ name: string; txid: bigint; body: Body }> = [
   {
     name: "NatProbeAck",
     txid: 9n,
-    body: { case: "natProbeAck", value: { $typeName: "holepunch.v1.NatProbeAck", observed: v4(198, 18, 0, 2, 40000), serverPort: 39739, altPort: 39739 } },
+    body: { case: "natProbeAck", value: { $typeName: "holepunch.v1.NatProbeAck", observed: v4(198, 18, 0, 2, 40000), serverPort: 39739, altPort: 39739, altIp: new Uint8Array() } },
+  },
+  {
+    name: "NatProbeAck (alternate IP)",
+    txid: 9n,
+    body: { case: "natProbeAck", value: { $typeName: "holepunch.v1.NatProbeAck", observed: v4(198, 18, 0, 2, 40000), serverPort: 39738, altPort: 39739, altIp: Uint8Array.of(198, 18, 0, 9) } },
   },
   {
     name: "Error",

@@ -1,6 +1,9 @@
 // NAT discovery: the mapping classifier as a table, and the real probe on loopback.
 import { describe, expect, test } from "bun:test";
 import { classify, natCheck } from "../src/client/nat-check.ts";
+import { startClient, type RunningClient } from "../src/client/udp-client.ts";
+import { MappingKind } from "../src/gen/holepunch/v1/holepunch_pb.ts";
+import { generateIdentity } from "../src/identity/keys.ts";
 import { startServer } from "../src/server/udp-server.ts";
 
 describe("classify mappings [s1->main, s1->alt, s2->main, s2->alt]", () => {
@@ -31,6 +34,28 @@ test("loopback: no NAT, so one mapping for both server ports, port kept", async 
       `127.0.0.1:${server.altPort}`,
     ]);
   } finally {
+    server.stop();
+  }
+});
+
+test("--alt-host on another IP (127.0.0.2): --nat-check and a registering client both ask it there", async () => {
+  const server = await startServer({ host: "127.0.0.1", port: 0, altHost: "127.0.0.2" });
+  let client: RunningClient | undefined;
+  try {
+    const r = await natCheck(`127.0.0.1:${server.port}`);
+    expect(r.observations.map((o) => o.server)).toEqual([
+      `127.0.0.1:${server.port}`,
+      `127.0.0.2:${server.altPort}`,
+      `127.0.0.1:${server.port}`,
+      `127.0.0.2:${server.altPort}`,
+    ]);
+    expect(r.mapping).toBe("endpoint-independent");
+    client = await startClient({ server: `127.0.0.1:${server.port}`, name: "alice", identity: generateIdentity(), onEvent() {} });
+    for (let i = 0; i < 100 && client.client.server.mapping === MappingKind.UNSPECIFIED; i++) await Bun.sleep(20);
+    expect(client.client.server.mapping).toBe(MappingKind.INDEPENDENT);
+    expect(client.client.server.natAlt).toEqual({ ip: "127.0.0.2", port: server.altPort! });
+  } finally {
+    client?.stop();
     server.stop();
   }
 });

@@ -109,8 +109,8 @@ export class HolePunchClient {
         if (!sameAddr(from, this.opts.server)) return this.drop("server_message_from_elsewhere");
         return this.server.handle(env);
       case "natProbeAck":
-        // From either server port; matched by txid, and it only informs our strategy.
-        if (from.ip !== this.opts.server.ip) return this.drop("server_message_from_elsewhere");
+        // From either server port (or its alternate IP); matched by txid, and it only informs our strategy.
+        if (from.ip !== this.opts.server.ip && from.ip !== this.server.natAlt?.ip) return this.drop("server_message_from_elsewhere");
         return this.server.handle(env);
       case "relayData":
         if (!sameAddr(from, this.opts.server)) return this.drop("server_message_from_elsewhere");

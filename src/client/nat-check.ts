@@ -5,7 +5,7 @@
 // allocated in steps (sequential: predictable), or at random ("hard").
 import { DEFAULT_PORT, second } from "../constants.ts";
 import { HpError } from "../errors.ts";
-import { formatAddr, parseHostPort, type Addr } from "../net/address.ts";
+import { bytesToIp, formatAddr, parseHostPort, type Addr } from "../net/address.ts";
 import { resolveHost } from "../net/resolve.ts";
 import { bindUdpAny, type UdpEndpoint } from "../net/udp.ts";
 import { classify as classifyPacket, decodePacket, encodePacket } from "../protocol/packet.ts";
@@ -44,7 +44,7 @@ export function classify(ports: number[], ips: string[], perSocket = 2): { mappi
   return { mapping: "endpoint-dependent-random" };
 }
 
-async function ask(udp: UdpEndpoint, inbox: Map<bigint, Addr & { alt: number }>, to: Addr, txid: bigint, timeoutMs: number) {
+async function ask(udp: UdpEndpoint, inbox: Map<bigint, Addr & { alt: number; altIp?: string }>, to: Addr, txid: bigint, timeoutMs: number) {
   // Padded: the server never answers with more bytes than it received.
   const probe = encodePacket({ case: "natProbe", value: { $typeName: "holepunch.v1.NatProbe", padding: new Uint8Array(48) } }, txid);
   const deadline = performance.now() + timeoutMs;
@@ -75,7 +75,7 @@ export async function natCheck(server: string, timeoutMs = 3 * second, stun: Add
   const ip = await resolveHost(target.host);
   const main: Addr = { ip, port: target.port };
   const sockets: UdpEndpoint[] = [];
-  const inbox = new Map<bigint, Addr & { alt: number }>();
+  const inbox = new Map<bigint, Addr & { alt: number; altIp?: string }>();
   const stunInbox = new Map<string, Addr>();
   const onPacket = (bytes: Uint8Array) => {
     try {
@@ -86,7 +86,10 @@ export async function natCheck(server: string, timeoutMs = 3 * second, stun: Add
         return;
       }
       const env = decodePacket(bytes);
-      if (env.body.case === "natProbeAck") inbox.set(env.txid, { ...fromWireAddress(env.body.value.observed!), alt: env.body.value.altPort });
+      if (env.body.case === "natProbeAck") {
+        const v = env.body.value;
+        inbox.set(env.txid, { ...fromWireAddress(v.observed!), alt: v.altPort, altIp: v.altIp.length ? bytesToIp(v.altIp) : undefined });
+      }
     } catch {
       // not for us
     }
@@ -98,18 +101,20 @@ export async function natCheck(server: string, timeoutMs = 3 * second, stun: Add
     const seen: Array<Addr | undefined> = [];
     let txid = 1n;
     let altPort = 0;
+    let altIp: string | undefined;
     for (const [i, udp] of sockets.entries()) {
       const first = await ask(udp, inbox, main, txid++, timeoutMs);
       seen.push(first);
       if (first) {
         altPort ||= first.alt;
+        altIp ??= first.altIp;
         observations.push({ socket: i + 1, server: formatAddr(main), observed: formatAddr(first) });
       }
       if (!altPort) {
         seen.push(undefined);
         continue;
       }
-      const alt = { ip, port: altPort };
+      const alt = { ip: altIp ?? ip, port: altPort };
       const second_ = await ask(udp, inbox, alt, txid++, timeoutMs);
       seen.push(second_);
       if (second_) observations.push({ socket: i + 1, server: formatAddr(alt), observed: formatAddr(second_) });

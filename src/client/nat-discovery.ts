@@ -76,13 +76,16 @@ export class NatDiscovery {
     return this.stun?.handle(bytes, from) ?? false;
   }
 
-  onAck(txid: bigint, observed: Addr, altPort: number): void {
+  /** The server's alternate NAT-discovery address, once its main port told us. */
+  alt: Addr | undefined;
+
+  onAck(txid: bigint, observed: Addr, altPort: number, altIp?: string): void {
     if (txid === this.mainTxid && !this.main) {
       this.main = observed;
       if (altPort) {
         this.expected++;
         this.altTxid = randomTxid();
-        const alt = { ip: this.server.ip, port: altPort };
+        const alt = (this.alt = { ip: altIp ?? this.server.ip, port: altPort });
         for (let i = 0; i < ALT_TRIES; i++) {
           this.clock.setTimer(i * ALT_RETRY_MS, () => this.mapping === MappingKind.UNSPECIFIED && this.send(probeBody(), this.altTxid, alt));
         }

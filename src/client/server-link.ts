@@ -19,7 +19,7 @@ import {
 import type { Clock, Timer } from "../clock.ts";
 import type { ErrorCode as HpErrorCode } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { formatAddr, sameAddr, type Addr } from "../net/address.ts";
+import { bytesToIp, formatAddr, sameAddr, type Addr } from "../net/address.ts";
 import type { Body } from "../protocol/packet.ts";
 import { equalBytes } from "../crypto/kdf.ts";
 import { initiateAuth } from "../crypto/server-auth.ts";
@@ -100,6 +100,11 @@ export class ServerLink {
     return this.nat.mapping;
   }
 
+  /** The server's alternate NAT-discovery address (another IP with hp-server --alt-host). */
+  get natAlt(): Addr | undefined {
+    return this.nat.alt;
+  }
+
   /** A STUN datagram: true if it answered one of our NAT-discovery requests. */
   onStun(bytes: Uint8Array, from: Addr): boolean {
     return this.nat.onStun(bytes, from);
@@ -153,7 +158,7 @@ export class ServerLink {
     const b = env.body;
     switch (b.case) {
       case "natProbeAck":
-        return this.nat.onAck(env.txid, fromWireAddress(b.value.observed!), b.value.altPort);
+        return this.nat.onAck(env.txid, fromWireAddress(b.value.observed!), b.value.altPort, b.value.altIp.length ? bytesToIp(b.value.altIp) : undefined);
       case "challenge":
         // The first Challenge of a cycle wins: answering a second (to a retransmitted
         // hello) would register twice and leave us holding a stale secret.

@@ -67,8 +67,10 @@ export function validateEnvelope(env: Envelope): string | undefined {
     }
     case "natProbe":
       return undefined;
-    case "natProbeAck":
-      return badAddress(b.value.observed);
+    case "natProbeAck": {
+      const n = b.value.altIp.length;
+      return badAddress(b.value.observed) ?? (n === 0 || n === 4 || n === 16 ? undefined : `alternate IP of ${n} bytes`);
+    }
     case "challenge":
       return b.value.cookie.length === COOKIE_BYTES ? undefined : "bad cookie";
     case "unregister":

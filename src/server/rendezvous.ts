@@ -28,7 +28,7 @@ import {
   SUPPORTED_VERSIONS,
 } from "../constants.ts";
 import { DecodeError } from "../errors.ts";
-import { ipLimitKey, type Addr } from "../net/address.ts";
+import { ipLimitKey, ipToBytes, type Addr } from "../net/address.ts";
 import { decodePacket, encodePacket, classify, type Body, type EnvelopeOf } from "../protocol/packet.ts";
 import { toWireAddress } from "../protocol/wire-address.ts";
 import { silentLogger, type Logger } from "../log.ts";
@@ -84,6 +84,8 @@ export class Rendezvous {
   readonly relays: RelayTable | undefined;
   /** The alternate NAT-discovery port, told to clients in NatProbeAck (set by the UDP runner). */
   altPort = 0;
+  /** The alternate port's IP when it differs from the main one (--alt-host), told in NatProbeAck. */
+  altIp: string | undefined;
   /** Bytes the current reply may still use; Infinity once the source is verified. */
   private budget = Number.POSITIVE_INFINITY;
   private readonly intros = new Introductions();
@@ -281,7 +283,13 @@ export class Rendezvous {
     this.stats.count("nat_probe");
     this.send(from, txid, {
       case: "natProbeAck",
-      value: { $typeName: "holepunch.v1.NatProbeAck", observed: toWireAddress(from), serverPort, altPort: this.altPort },
+      value: {
+        $typeName: "holepunch.v1.NatProbeAck",
+        observed: toWireAddress(from),
+        serverPort,
+        altPort: this.altPort,
+        altIp: this.altIp ? ipToBytes(this.altIp) : new Uint8Array(),
+      },
     });
   }
 

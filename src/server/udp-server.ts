@@ -6,6 +6,7 @@ import { DEFAULT_PORT, MAX_SERVER_ADDRESSES, SWEEP_INTERVAL } from "../constants
 import { serverIps } from "../net/interfaces.ts";
 import { bindUdpAny, type UdpEndpoint } from "../net/udp.ts";
 import { silentLogger, type Logger } from "../log.ts";
+import { isIP } from "node:net";
 import { normalizeIp, type Addr } from "../net/address.ts";
 import type { StunSockets } from "./stun-responder.ts";
 import { answerAltPort } from "./alt-port.ts";
@@ -62,6 +63,8 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     });
   }
   if (alt) core.altPort = alt.port;
+  // A second address for the alternate port (--alt-host): clients are told where it is.
+  if (alt && opts.altHost !== undefined && isIP(opts.altHost) && normalizeIp(opts.altHost) !== normalizeIp(udp.hostname)) core.altIp = normalizeIp(opts.altHost);
   // STUN on either socket; CHANGE-REQUEST answers leave from the other one.
   const sockets = stunSockets(udp, alt, opts);
   function stun(bytes: Uint8Array, from: Addr, onAlt: boolean): void {
@@ -93,7 +96,7 @@ function stunSockets(udp: UdpEndpoint, alt: UdpEndpoint | undefined, opts: Serve
 }
 
 function answerOnAlt(core: Rendezvous, alt: UdpEndpoint, bytes: Uint8Array, from: Addr): void {
-  const v = answerAltPort(bytes, from, alt.port);
+  const v = answerAltPort(bytes, from, alt.port, core.altIp);
   if ("drop" in v) return core.stats.drop(v.drop);
   // The same per-IP budget as the main port; over it, silence (a notice would
   // go out from the other port, sized against another datagram).
