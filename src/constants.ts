@@ -24,6 +24,8 @@ export const PREDICT_WINDOW = 32;
 export const PREDICT_FOR = 3 * second;
 /** Largest port step a NAT is taken to be sequential with (larger ones look random). */
 export const MAX_PORT_STEP = 16;
+/** The server's socket receive buffer (the kernel default, ~208 KiB, drops bursts of a few hundred datagrams). */
+export const SERVER_RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024;
 /** STUN's registered port (RFC 8489 §18.4). */
 export const STUN_DEFAULT_PORT = 3478;
 /** Addresses of its own a server lists in a RegisterAck, at most. */

@@ -9,6 +9,7 @@ import {
   USERNAME, XOR_MAPPED_ADDRESS, type StunClass,
 } from "../src/stun/codec.ts";
 import { prng } from "./support/prng.ts";
+import { BindingResponder, isBareBindingRequest } from "../src/stun/fast-binding.ts";
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 const unhex = (s: string) => new Uint8Array(Buffer.from(s.replace(/\s|\/\/[^\n]*/g, ""), "hex"));
@@ -498,5 +499,26 @@ describe("fuzz", () => {
       expect(m.attributes.slice(0, attributes.length).map((a) => [a.type, hex(a.value)])).toEqual(attributes.map((a) => [a.type, hex(a.value)]));
       expect(hasFingerprint(m)).toBe(init.fingerprint);
     }
+  });
+});
+
+describe("fast path for bare Binding requests (server hot path)", () => {
+  const responder = new BindingResponder("hole-punch/0.1.0");
+  const txid = Uint8Array.from({ length: 12 }, (_, i) => 0xb0 + i);
+  const bare = encodeBindingRequest({ transactionId: txid });
+  for (const mapped of [{ ip: "192.0.2.1", port: 32853 }, { ip: "2001:db8:1234:5678:11:2233:4455:6677", port: 32853 }, { ip: "::ffff:198.51.100.9", port: 1 }]) {
+    test(`same bytes as encodeBindingSuccess for ${mapped.ip}`, () => {
+      expect(hex(responder.respond(bare, mapped))).toBe(hex(encodeBindingSuccess({ transactionId: txid, mapped, software: "hole-punch/0.1.0", fingerprint: true })));
+    });
+  }
+  test("only bare requests qualify", () => {
+    expect(isBareBindingRequest(bare)).toBe(true);
+    expect(isBareBindingRequest(encodeBindingRequest({ transactionId: txid, fingerprint: true }))).toBe(false);
+    const indication = bare.slice();
+    indication[1] = 0x11;
+    expect(isBareBindingRequest(indication)).toBe(false);
+    const noCookie = bare.slice();
+    noCookie[4] = 0;
+    expect(isBareBindingRequest(noCookie)).toBe(false);
   });
 });

@@ -12,12 +12,27 @@ export interface Addr {
 const MAPPED_PREFIX = "::ffff:";
 
 export function normalizeIp(ip: string): string {
+  // Hot path (every received datagram): sockets give IPv4 as is, or IPv4-mapped in lowercase.
+  const c = ip.charCodeAt(0);
+  if (c >= 0x30 && c <= 0x39 && !ip.includes(":")) return ip;
+  if (ip.startsWith(MAPPED_PREFIX) && isDottedQuad(ip, MAPPED_PREFIX.length)) return ip.slice(MAPPED_PREFIX.length);
   const lower = ip.toLowerCase();
   if (lower.startsWith(MAPPED_PREFIX) && isIP(lower.slice(MAPPED_PREFIX.length)) === 4) {
     return lower.slice(MAPPED_PREFIX.length);
   }
   if (isIP(lower) === 6) return bytesToIp(ipToBytes(lower));
   return lower;
+}
+
+/** Digits and dots only from `from` on, 3 dots (a cheap pre-check; isIP decides elsewhere). */
+function isDottedQuad(s: string, from: number): boolean {
+  let dots = 0;
+  for (let i = from; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0x2e) dots++;
+    else if (c < 0x30 || c > 0x39) return false;
+  }
+  return dots === 3 && s.length > from;
 }
 
 export function addr(ip: string, port: number): Addr {

@@ -8,11 +8,21 @@ import type { Logger } from "../log.ts";
 
 /** Datagrams per sendMany call at most. */
 const MAX_BATCH = 256;
+/** Reply slab of a batching socket (alloc()): 256 replies of up to 1 KiB before a flush. */
+const SLAB_BYTES = 256 * 1024;
 
 export interface UdpEndpoint {
   readonly port: number;
+  /** The socket's file descriptor (for options Bun does not expose). */
+  readonly fd: number;
   readonly hostname: string;
   send(bytes: Uint8Array, to: Addr): boolean;
+  /**
+   * Room for one reply about to be sent from this socket: with batched sends
+   * a view into a slab that is reused once the batch is out (so: fill it, send
+   * it, keep nothing), else a new array.
+   */
+  alloc(bytes: number): Uint8Array;
   close(): void;
   readonly sendErrors: number;
 }
@@ -30,8 +40,10 @@ export async function bindUdp(opts: {
 }): Promise<UdpEndpoint> {
   let sendErrors = 0;
   // [data, port, ip, data, port, ip, ...] as sendMany takes it.
-  let queue: Array<Uint8Array | number | string> = [];
+  const queue: Array<Uint8Array | number | string> = [];
   let flushScheduled = false;
+  const slab = opts.batchSends ? new Uint8Array(SLAB_BYTES) : undefined;
+  let slabAt = 0;
   const socket = await Bun.udpSocket({
     hostname: opts.hostname,
     port: opts.port,
@@ -54,7 +66,6 @@ export async function bindUdp(opts: {
     flushScheduled = false;
     if (queue.length === 0) return;
     const batch = queue;
-    queue = [];
     try {
       const sent = socket.sendMany(batch);
       if (sent < batch.length / 3) sendErrors += batch.length / 3 - sent;
@@ -69,12 +80,24 @@ export async function bindUdp(opts: {
       }
       opts.log.debug("sendMany failed", { error: (e as Error).message });
     }
+    // sendMany copied everything into the kernel: the queue and the slab are free again.
+    queue.length = 0;
+    slabAt = 0;
   }
   return {
     port: socket.port,
+    // Present at run time (Bun 1.4.4), missing from its type declarations.
+    fd: (socket as unknown as { fd: number }).fd,
     hostname: opts.hostname,
     get sendErrors() {
       return sendErrors;
+    },
+    alloc(bytes) {
+      if (!slab || bytes > SLAB_BYTES) return new Uint8Array(bytes);
+      if (slabAt + bytes > SLAB_BYTES) flush();
+      const view = slab.subarray(slabAt, slabAt + bytes);
+      slabAt += bytes;
+      return view;
     },
     send(bytes, to) {
       if (opts.batchSends) {

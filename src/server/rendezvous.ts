@@ -300,9 +300,9 @@ export class Rendezvous {
    * request (20 -> 64 bytes over IPv4, 76 over IPv6): the per-IP rate limit
    * bounds what a spoofer can reflect (see docs/security.md).
    */
-  answerStun(bytes: Uint8Array, from: Addr, sockets?: StunSockets): { reply: Uint8Array; viaOther: boolean } | undefined {
+  answerStun(bytes: Uint8Array, from: Addr, sockets?: StunSockets, alloc?: (bytes: number) => Uint8Array): { reply: Uint8Array; viaOther: boolean } | undefined {
     if (!this.allowFrom(from, this.opts.now(), false)) return undefined;
-    const v = answerStun(bytes, from, sockets);
+    const v = answerStun(bytes, from, sockets, alloc);
     if ("drop" in v) return void this.stats.drop(v.drop);
     this.stats.count(`stun_${v.answered}`);
     this.stats.count("sent");

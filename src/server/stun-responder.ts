@@ -41,6 +41,7 @@ import {
   isClassicBindingRequest,
   isClassicStun,
 } from "../stun/classic.ts";
+import { BindingResponder, isBareBindingRequest } from "../stun/fast-binding.ts";
 
 /** What the server's two sockets are, as far as CHANGE-REQUEST is concerned. */
 export interface StunSockets {
@@ -53,7 +54,12 @@ export interface StunSockets {
 
 export type StunVerdict = { reply: Uint8Array; viaOther: boolean; answered: "binding" | "classic" | "error_400" | "error_420" } | { drop: string };
 
-export function answerStun(bytes: Uint8Array, from: Addr, sockets: StunSockets = {}): StunVerdict {
+const fast = new BindingResponder(STUN_SOFTWARE);
+
+/** `alloc`: room for the reply in the receiving socket's send batch (only the hot path uses it). */
+export function answerStun(bytes: Uint8Array, from: Addr, sockets: StunSockets = {}, alloc?: (bytes: number) => Uint8Array): StunVerdict {
+  // What nearly every client sends: answered without the general decoder (same bytes).
+  if (isBareBindingRequest(bytes)) return { reply: fast.respond(bytes, from, alloc), viaOther: false, answered: "binding" };
   if (isClassicStun(bytes)) return answerClassic(bytes, from, sockets);
   let msg: StunMessage;
   try {

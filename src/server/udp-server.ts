@@ -2,8 +2,9 @@
 // alternate socket (another port, optionally another address) answers only
 // NatProbe, so clients can compare the mappings their NAT gives two
 // destinations (NAT discovery).
-import { DEFAULT_PORT, MAX_SERVER_ADDRESSES, SWEEP_INTERVAL } from "../constants.ts";
+import { DEFAULT_PORT, MAX_SERVER_ADDRESSES, SERVER_RECEIVE_BUFFER_BYTES, SWEEP_INTERVAL } from "../constants.ts";
 import { serverIps } from "../net/interfaces.ts";
+import { setReceiveBuffer } from "../net/socket-options.ts";
 import { bindUdpAny, type UdpEndpoint } from "../net/udp.ts";
 import { silentLogger, type Logger } from "../log.ts";
 import { isIP } from "node:net";
@@ -43,6 +44,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     onPacket: (bytes, from) => (bytes[0]! <= 3 && classify(bytes) === "stun" ? stun(bytes, from, false) : core!.handle(bytes, from)),
     batchSends: true,
   });
+  await setReceiveBuffer(udp.fd, SERVER_RECEIVE_BUFFER_BYTES, log);
   core = new Rendezvous({
     serverIps: serverIps(udp.hostname, MAX_SERVER_ADDRESSES),
     ...opts,
@@ -67,8 +69,10 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   if (alt && opts.altHost !== undefined && isIP(opts.altHost) && normalizeIp(opts.altHost) !== normalizeIp(udp.hostname)) core.altIp = normalizeIp(opts.altHost);
   // STUN on either socket; CHANGE-REQUEST answers leave from the other one.
   const sockets = stunSockets(udp, alt, opts);
+  const allocMain = (n: number) => udp.alloc(n);
+  const allocAlt = (n: number) => alt!.alloc(n);
   function stun(bytes: Uint8Array, from: Addr, onAlt: boolean): void {
-    const v = core!.answerStun(bytes, from, onAlt ? sockets.alt : sockets.main);
+    const v = core!.answerStun(bytes, from, onAlt ? sockets.alt : sockets.main, onAlt ? allocAlt : allocMain);
     if (v) (v.viaOther !== onAlt ? alt! : udp).send(v.reply, from);
   }
   const sweeper = setInterval(() => core!.sweep(), SWEEP_INTERVAL);
