@@ -7,6 +7,7 @@ const targets = [
 ];
 
 for (const t of targets) {
-  await $`bun build --compile --minify --sourcemap ${t.entry} --outfile ${t.out}`.quiet();
+  // --bytecode: precompiled JS, about half the start-up time (counts in time-to-connect).
+  await $`bun build --compile --minify --sourcemap --bytecode --format=esm ${t.entry} --outfile ${t.out}`.quiet();
   console.log(`built ${t.out}`);
 }

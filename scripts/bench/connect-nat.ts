@@ -8,6 +8,8 @@
 // with udp-tool on the same topology. Also bob's phases (from its JSON logs
 // and events), and the same pair without delay: the fixed cost of starting a
 // process. Needs root, ip and nft (else one "skipped" row) and gcc.
+import { rmSync } from "node:fs";
+import { join } from "node:path";
 import { delayLinkBinary, median, udpRoundTrips } from "../../test/nat/delay.ts";
 import { canRunNatTests, type Host, Internet, type Proc, SERVER_IP, type SiteKind } from "../../test/nat/harness.ts";
 
@@ -24,10 +26,13 @@ interface Topology {
   alice: SiteKind;
   bob: SiteKind;
   delayMs: number;
+  /** Bob starts without the address token of its last run (a first start: the cookie round trip). */
+  firstStart?: boolean;
 }
 
 const TOPOLOGIES: Topology[] = [
   { name: "cone ↔ cone", alice: "cone", bob: "cone", delayMs: DELAY_MS },
+  { name: "cone ↔ cone, first start (no address token)", alice: "cone", bob: "cone", delayMs: DELAY_MS, firstStart: true },
   { name: "public ↔ cone", alice: "public", bob: "cone", delayMs: DELAY_MS },
   { name: "cone ↔ cone", alice: "cone", bob: "cone", delayMs: 0 },
 ];
@@ -70,7 +75,10 @@ export async function benchConnectNat(): Promise<Array<[string, string]>> {
       const rtts = await measureRtts(net, a.hosts[0]!, b.hosts[0]!, a.publicIp);
       await connectOnce(net, e2e, a.hosts[0]!, b.hosts[0]!); // warm-up: first use creates identities, caches pages
       const runs: Run[] = [];
-      for (let i = 0; i < RUNS; i++) runs.push(await connectOnce(net, e2e, a.hosts[0]!, b.hosts[0]!));
+      for (let i = 0; i < RUNS; i++) {
+        if (t.firstStart) rmSync(join(e2e.clientConfigDir(b.hosts[0]!), "address-tokens.json"), { force: true });
+        runs.push(await connectOnce(net, e2e, a.hosts[0]!, b.hosts[0]!));
+      }
       rows.push(...report(t, rtts, runs));
     } finally {
       await net.destroy();

@@ -99,6 +99,9 @@ export async function stopServer(server: Proc): Promise<Record<string, unknown>>
 const configRoot = mkdtempSync(join(tmpdir(), "hp-nat-"));
 process.on("exit", () => rmSync(configRoot, { recursive: true, force: true }));
 
+/** The config dir (identity, known peers, address tokens) the clients on `host` use. */
+export const clientConfigDir = (host: Host) => join(configRoot, host.ns, "hole-punch");
+
 export function client(net: Internet, host: Host, args: string[]): Proc {
   return net.spawn(host.ns, [CLIENT_BIN, RENDEZVOUS, ...args, "--json"], { env: { XDG_CONFIG_HOME: join(configRoot, host.ns) } });
 }
