@@ -36,6 +36,8 @@ if (process.argv.includes("--write")) {
     "- **connect:** from bob's start to both sides `connected`. Loopback: library, one process. NAT harness: the compiled binaries in network namespaces behind nftables NATs, with a TAP delay link adding one-way delay on each site's link; the ideal is RTT(bob↔server) + RTT(alice↔bob).",
     "- **memory:** the registry filled directly (signing 1M registrations takes minutes), then the whole server at 100k through real signed registrations.",
     "",
+    "Targets (issue 5), read from the rows below: STUN Binding rate ≥ 1.3 × coturn's in the same run (`stun: hp-server / coturn`); ≤ 300 B per registered client at 1M (`registry memory at 1,000,000`); connect time within 1.2 × the ideal on easy NATs: met on the wire by a returning client (`from bob's hello`, 0-RTT with the address token of its last run), not by a first start (the cookie round trip: about 1.4 ×), and not when the client's ~25–30 ms process start is counted at 20 ms one-way delays (about 1.27 ×).",
+    "",
     table,
     "",
   ].join("\n");
