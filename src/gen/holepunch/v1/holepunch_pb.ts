@@ -16,7 +16,7 @@ import type { Message as Message$1 } from "@bufbuild/protobuf";
  * Describes the file holepunch/v1/holepunch.proto.
  */
 export const file_holepunch_v1_holepunch: GenFile = /*@__PURE__*/
-  fileDesc("Chxob2xlcHVuY2gvdjEvaG9sZXB1bmNoLnByb3RvEgxob2xlcHVuY2gudjEi2wYKCEVudmVsb3BlEgwKBHR4aWQYASABKAQSKgoIcmVnaXN0ZXIYCiABKAsyFi5ob2xlcHVuY2gudjEuUmVnaXN0ZXJIABIsCglrZWVwYWxpdmUYCyABKAsyFy5ob2xlcHVuY2gudjEuS2VlcGFsaXZlSAASPAoSaG9sZV9wdW5jaF9yZXF1ZXN0GAwgASgLMh4uaG9sZXB1bmNoLnYxLkhvbGVQdW5jaFJlcXVlc3RIABIuCgp1bnJlZ2lzdGVyGA0gASgLMhguaG9sZXB1bmNoLnYxLlVucmVnaXN0ZXJIABItCgpyZWxheV9kYXRhGA4gASgLMhcuaG9sZXB1bmNoLnYxLlJlbGF5RGF0YUgAEisKCW5hdF9wcm9iZRgPIAEoCzIWLmhvbGVwdW5jaC52MS5OYXRQcm9iZUgAEjEKDHJlZ2lzdGVyX2FjaxgUIAEoCzIZLmhvbGVwdW5jaC52MS5SZWdpc3RlckFja0gAEjMKDWtlZXBhbGl2ZV9hY2sYFSABKAsyGi5ob2xlcHVuY2gudjEuS2VlcGFsaXZlQWNrSAASTQobaG9sZV9wdW5jaF9yZXNwb25zZV91bmtub3duGBYgASgLMiYuaG9sZXB1bmNoLnYxLkhvbGVQdW5jaFJlc3BvbnNlVW5rbm93bkgAEj4KE2hvbGVfcHVuY2hfaW5pdGlhdGUYFyABKAsyHy5ob2xlcHVuY2gudjEuSG9sZVB1bmNoSW5pdGlhdGVIABIkCgVlcnJvchgYIAEoCzITLmhvbGVwdW5jaC52MS5FcnJvckgAEiwKCWNoYWxsZW5nZRgZIAEoCzIXLmhvbGVwdW5jaC52MS5DaGFsbGVuZ2VIABIyCg1uYXRfcHJvYmVfYWNrGBogASgLMhkuaG9sZXB1bmNoLnYxLk5hdFByb2JlQWNrSAASLwoLcHVuY2hfcHJvYmUYHiABKAsyGC5ob2xlcHVuY2gudjEuUHVuY2hQcm9iZUgAEisKCXB1bmNoX2FjaxgfIAEoCzIWLmhvbGVwdW5jaC52MS5QdW5jaEFja0gAEiYKBnNlYWxlZBgjIAEoCzIULmhvbGVwdW5jaC52MS5TZWFsZWRIAEIGCgRib2R5SgQIIBAhSgQIIRAiSgQIIhAjIiMKB0FkZHJlc3MSCgoCaXAYASABKAwSDAoEcG9ydBgCIAEoDSKIAgoIUmVnaXN0ZXISDAoEbmFtZRgBIAEoCRISCgpwdWJsaWNfa2V5GAIgASgMEi4KD2xvY2FsX2FkZHJlc3NlcxgDIAMoCzIVLmhvbGVwdW5jaC52MS5BZGRyZXNzEhAKCHNvZnR3YXJlGAQgASgJEg4KBmNvb2tpZRgFIAEoDBIRCglzaWduYXR1cmUYBiABKAwSDQoFdG9rZW4YByABKAkSEgoKYWRkaXRpb25hbBgIIAEoCBISCgpjb25uZWN0X3RvGAkgASgJEhUKDWFkZHJlc3NfdG9rZW4YCiABKAwSFgoOY2xpZW50X3RpbWVfbXMYCyABKAQSDwoHcGFkZGluZxgPIAEoDCIbCglDaGFsbGVuZ2USDgoGY29va2llGAEgASgMIsIBCgtSZWdpc3RlckFjaxIMCgRuYW1lGAEgASgJEicKCG9ic2VydmVkGAIgASgLMhUuaG9sZXB1bmNoLnYxLkFkZHJlc3MSDgoGdHRsX21zGAMgASgNEhQKDGtlZXBhbGl2ZV9tcxgEIAEoDRIOCgZzZWNyZXQYBSABKAwSLwoQc2VydmVyX2FkZHJlc3NlcxgGIAMoCzIVLmhvbGVwdW5jaC52MS5BZGRyZXNzEhUKDWFkZHJlc3NfdG9rZW4YByABKAwiaAoJS2VlcGFsaXZlEgwKBG5hbWUYASABKAkSDgoGc2VjcmV0GAIgASgMEioKB21hcHBpbmcYAyABKA4yGS5ob2xlcHVuY2gudjEuTWFwcGluZ0tpbmQSEQoJcG9ydF9zdGVwGAQgASgRIioKClVucmVnaXN0ZXISDAoEbmFtZRgBIAEoCRIOCgZzZWNyZXQYAiABKAwiNwoMS2VlcGFsaXZlQWNrEicKCG9ic2VydmVkGAEgASgLMhUuaG9sZXB1bmNoLnYxLkFkZHJlc3MicQoQSG9sZVB1bmNoUmVxdWVzdBIOCgZ0YXJnZXQYASABKAkSDgoGc2VjcmV0GAIgASgMEioKB21hcHBpbmcYAyABKA4yGS5ob2xlcHVuY2gudjEuTWFwcGluZ0tpbmQSEQoJcG9ydF9zdGVwGAQgASgRIioKGEhvbGVQdW5jaFJlc3BvbnNlVW5rbm93bhIOCgZ0YXJnZXQYASABKAki7QEKEUhvbGVQdW5jaEluaXRpYXRlEhEKCXBlZXJfbmFtZRgBIAEoCRIrCgpjYW5kaWRhdGVzGAIgAygLMhcuaG9sZXB1bmNoLnYxLkNhbmRpZGF0ZRINCgV0b2tlbhgDIAEoDBIRCglpbml0aWF0b3IYBCABKAgSEAoIcGVlcl9rZXkYBSABKAwSDAoEYXV0aBgGIAEoDBINCgVyZWxheRgHIAEoCBIvCgxwZWVyX21hcHBpbmcYCCABKA4yGS5ob2xlcHVuY2gudjEuTWFwcGluZ0tpbmQSFgoOcGVlcl9wb3J0X3N0ZXAYCSABKBEiOwoJUmVsYXlEYXRhEg0KBXRva2VuGAEgASgMEg4KBnNlY3JldBgCIAEoDBIPCgdwYXlsb2FkGAMgASgMIhsKCE5hdFByb2JlEg8KB3BhZGRpbmcYASABKAwibQoLTmF0UHJvYmVBY2sSJwoIb2JzZXJ2ZWQYASABKAsyFS5ob2xlcHVuY2gudjEuQWRkcmVzcxITCgtzZXJ2ZXJfcG9ydBgCIAEoDRIQCghhbHRfcG9ydBgDIAEoDRIOCgZhbHRfaXAYBCABKAwiXgoJQ2FuZGlkYXRlEiYKB2FkZHJlc3MYASABKAsyFS5ob2xlcHVuY2gudjEuQWRkcmVzcxIpCgRraW5kGAIgASgOMhsuaG9sZXB1bmNoLnYxLkNhbmRpZGF0ZUtpbmQiMQoJSGFuZHNoYWtlEhEKCWVwaGVtZXJhbBgBIAEoDBIRCglzaWduYXR1cmUYAiABKAwiZwoKUHVuY2hQcm9iZRINCgV0b2tlbhgBIAEoDBIRCglmcm9tX25hbWUYAiABKAkSCwoDc2VxGAMgASgEEioKCWhhbmRzaGFrZRgEIAEoCzIXLmhvbGVwdW5jaC52MS5IYW5kc2hha2UiigEKCFB1bmNoQWNrEg0KBXRva2VuGAEgASgMEgsKA3NlcRgCIAEoBBInCghvYnNlcnZlZBgDIAEoCzIVLmhvbGVwdW5jaC52MS5BZGRyZXNzEioKCWhhbmRzaGFrZRgEIAEoCzIXLmhvbGVwdW5jaC52MS5IYW5kc2hha2USDQoFcHJvb2YYBSABKAwiSwoGU2VhbGVkEg0KBXRva2VuGAEgASgMEg0KBWVwb2NoGAIgASgNEg8KB2NvdW50ZXIYAyABKAQSEgoKY2lwaGVydGV4dBgEIAEoDCLZAQoJUGVlckZyYW1lEigKB21lc3NhZ2UYASABKAsyFS5ob2xlcHVuY2gudjEuTWVzc2FnZUgAEi8KC21lc3NhZ2VfYWNrGAIgASgLMhguaG9sZXB1bmNoLnYxLk1lc3NhZ2VBY2tIABIgCgNieWUYAyABKAsyES5ob2xlcHVuY2gudjEuQnllSAASIgoEcGluZxgEIAEoCzISLmhvbGVwdW5jaC52MS5QaW5nSAASIgoEcG9uZxgFIAEoCzISLmhvbGVwdW5jaC52MS5Qb25nSABCBwoFZnJhbWUiMgoHTWVzc2FnZRILCgNzZXEYASABKAQSDAoEZGF0YRgCIAEoDBIMCgRsYXN0GAMgASgIIhkKCk1lc3NhZ2VBY2sSCwoDc2VxGAEgASgEIhUKA0J5ZRIOCgZyZWFzb24YASABKAkiEwoEUGluZxILCgNzZXEYASABKAQiEwoEUG9uZxILCgNzZXEYASABKAQicwoFRXJyb3ISJQoEY29kZRgBIAEoDjIXLmhvbGVwdW5jaC52MS5FcnJvckNvZGUSDwoHbWVzc2FnZRgCIAEoCRIWCg5yZXRyeV9hZnRlcl9tcxgDIAEoDRIaChJzdXBwb3J0ZWRfdmVyc2lvbnMYBCADKA0qZgoNQ2FuZGlkYXRlS2luZBIeChpDQU5ESURBVEVfS0lORF9VTlNQRUNJRklFRBAAEhsKF0NBTkRJREFURV9LSU5EX09CU0VSVkVEEAESGAoUQ0FORElEQVRFX0tJTkRfTE9DQUwQAiqCAQoLTWFwcGluZ0tpbmQSHAoYTUFQUElOR19LSU5EX1VOU1BFQ0lGSUVEEAASHAoYTUFQUElOR19LSU5EX0lOREVQRU5ERU5UEAESGgoWTUFQUElOR19LSU5EX0RFUEVOREVOVBACEhsKF01BUFBJTkdfS0lORF9TRVFVRU5USUFMEAMqlwIKCUVycm9yQ29kZRIaChZFUlJPUl9DT0RFX1VOU1BFQ0lGSUVEEAASGwoXRVJST1JfQ09ERV9OQU1FX0lOVkFMSUQQARIZChVFUlJPUl9DT0RFX05BTUVfVEFLRU4QAhIbChdFUlJPUl9DT0RFX1JBVEVfTElNSVRFRBADEiIKHkVSUk9SX0NPREVfVU5TVVBQT1JURURfVkVSU0lPThAEEh0KGUVSUk9SX0NPREVfTk9UX1JFR0lTVEVSRUQQBRIcChhFUlJPUl9DT0RFX1JFR0lTVFJZX0ZVTEwQBhIcChhFUlJPUl9DT0RFX0JBRF9TSUdOQVRVUkUQBxIaChZFUlJPUl9DT0RFX05PVF9BTExPV0VEEAhiBnByb3RvMw");
+  fileDesc("Chxob2xlcHVuY2gvdjEvaG9sZXB1bmNoLnByb3RvEgxob2xlcHVuY2gudjEi2wYKCEVudmVsb3BlEgwKBHR4aWQYASABKAQSKgoIcmVnaXN0ZXIYCiABKAsyFi5ob2xlcHVuY2gudjEuUmVnaXN0ZXJIABIsCglrZWVwYWxpdmUYCyABKAsyFy5ob2xlcHVuY2gudjEuS2VlcGFsaXZlSAASPAoSaG9sZV9wdW5jaF9yZXF1ZXN0GAwgASgLMh4uaG9sZXB1bmNoLnYxLkhvbGVQdW5jaFJlcXVlc3RIABIuCgp1bnJlZ2lzdGVyGA0gASgLMhguaG9sZXB1bmNoLnYxLlVucmVnaXN0ZXJIABItCgpyZWxheV9kYXRhGA4gASgLMhcuaG9sZXB1bmNoLnYxLlJlbGF5RGF0YUgAEisKCW5hdF9wcm9iZRgPIAEoCzIWLmhvbGVwdW5jaC52MS5OYXRQcm9iZUgAEjEKDHJlZ2lzdGVyX2FjaxgUIAEoCzIZLmhvbGVwdW5jaC52MS5SZWdpc3RlckFja0gAEjMKDWtlZXBhbGl2ZV9hY2sYFSABKAsyGi5ob2xlcHVuY2gudjEuS2VlcGFsaXZlQWNrSAASTQobaG9sZV9wdW5jaF9yZXNwb25zZV91bmtub3duGBYgASgLMiYuaG9sZXB1bmNoLnYxLkhvbGVQdW5jaFJlc3BvbnNlVW5rbm93bkgAEj4KE2hvbGVfcHVuY2hfaW5pdGlhdGUYFyABKAsyHy5ob2xlcHVuY2gudjEuSG9sZVB1bmNoSW5pdGlhdGVIABIkCgVlcnJvchgYIAEoCzITLmhvbGVwdW5jaC52MS5FcnJvckgAEiwKCWNoYWxsZW5nZRgZIAEoCzIXLmhvbGVwdW5jaC52MS5DaGFsbGVuZ2VIABIyCg1uYXRfcHJvYmVfYWNrGBogASgLMhkuaG9sZXB1bmNoLnYxLk5hdFByb2JlQWNrSAASLwoLcHVuY2hfcHJvYmUYHiABKAsyGC5ob2xlcHVuY2gudjEuUHVuY2hQcm9iZUgAEisKCXB1bmNoX2FjaxgfIAEoCzIWLmhvbGVwdW5jaC52MS5QdW5jaEFja0gAEiYKBnNlYWxlZBgjIAEoCzIULmhvbGVwdW5jaC52MS5TZWFsZWRIAEIGCgRib2R5SgQIIBAhSgQIIRAiSgQIIhAjIiMKB0FkZHJlc3MSCgoCaXAYASABKAwSDAoEcG9ydBgCIAEoDSKIAgoIUmVnaXN0ZXISDAoEbmFtZRgBIAEoCRISCgpwdWJsaWNfa2V5GAIgASgMEi4KD2xvY2FsX2FkZHJlc3NlcxgDIAMoCzIVLmhvbGVwdW5jaC52MS5BZGRyZXNzEhAKCHNvZnR3YXJlGAQgASgJEg4KBmNvb2tpZRgFIAEoDBIRCglzaWduYXR1cmUYBiABKAwSDQoFdG9rZW4YByABKAkSEgoKYWRkaXRpb25hbBgIIAEoCBISCgpjb25uZWN0X3RvGAkgASgJEhUKDWFkZHJlc3NfdG9rZW4YCiABKAwSFgoOY2xpZW50X3RpbWVfbXMYCyABKAQSDwoHcGFkZGluZxgPIAEoDCIbCglDaGFsbGVuZ2USDgoGY29va2llGAEgASgMIsIBCgtSZWdpc3RlckFjaxIMCgRuYW1lGAEgASgJEicKCG9ic2VydmVkGAIgASgLMhUuaG9sZXB1bmNoLnYxLkFkZHJlc3MSDgoGdHRsX21zGAMgASgNEhQKDGtlZXBhbGl2ZV9tcxgEIAEoDRIOCgZzZWNyZXQYBSABKAwSLwoQc2VydmVyX2FkZHJlc3NlcxgGIAMoCzIVLmhvbGVwdW5jaC52MS5BZGRyZXNzEhUKDWFkZHJlc3NfdG9rZW4YByABKAwiaAoJS2VlcGFsaXZlEgwKBG5hbWUYASABKAkSDgoGc2VjcmV0GAIgASgMEioKB21hcHBpbmcYAyABKA4yGS5ob2xlcHVuY2gudjEuTWFwcGluZ0tpbmQSEQoJcG9ydF9zdGVwGAQgASgRIioKClVucmVnaXN0ZXISDAoEbmFtZRgBIAEoCRIOCgZzZWNyZXQYAiABKAwiNwoMS2VlcGFsaXZlQWNrEicKCG9ic2VydmVkGAEgASgLMhUuaG9sZXB1bmNoLnYxLkFkZHJlc3MicQoQSG9sZVB1bmNoUmVxdWVzdBIOCgZ0YXJnZXQYASABKAkSDgoGc2VjcmV0GAIgASgMEioKB21hcHBpbmcYAyABKA4yGS5ob2xlcHVuY2gudjEuTWFwcGluZ0tpbmQSEQoJcG9ydF9zdGVwGAQgASgRIioKGEhvbGVQdW5jaFJlc3BvbnNlVW5rbm93bhIOCgZ0YXJnZXQYASABKAki7QEKEUhvbGVQdW5jaEluaXRpYXRlEhEKCXBlZXJfbmFtZRgBIAEoCRIrCgpjYW5kaWRhdGVzGAIgAygLMhcuaG9sZXB1bmNoLnYxLkNhbmRpZGF0ZRINCgV0b2tlbhgDIAEoDBIRCglpbml0aWF0b3IYBCABKAgSEAoIcGVlcl9rZXkYBSABKAwSDAoEYXV0aBgGIAEoDBINCgVyZWxheRgHIAEoCBIvCgxwZWVyX21hcHBpbmcYCCABKA4yGS5ob2xlcHVuY2gudjEuTWFwcGluZ0tpbmQSFgoOcGVlcl9wb3J0X3N0ZXAYCSABKBEiOwoJUmVsYXlEYXRhEg0KBXRva2VuGAEgASgMEg4KBnNlY3JldBgCIAEoDBIPCgdwYXlsb2FkGAMgASgMIhsKCE5hdFByb2JlEg8KB3BhZGRpbmcYASABKAwibQoLTmF0UHJvYmVBY2sSJwoIb2JzZXJ2ZWQYASABKAsyFS5ob2xlcHVuY2gudjEuQWRkcmVzcxITCgtzZXJ2ZXJfcG9ydBgCIAEoDRIQCghhbHRfcG9ydBgDIAEoDRIOCgZhbHRfaXAYBCABKAwiXgoJQ2FuZGlkYXRlEiYKB2FkZHJlc3MYASABKAsyFS5ob2xlcHVuY2gudjEuQWRkcmVzcxIpCgRraW5kGAIgASgOMhsuaG9sZXB1bmNoLnYxLkNhbmRpZGF0ZUtpbmQiMQoJSGFuZHNoYWtlEhEKCWVwaGVtZXJhbBgBIAEoDBIRCglzaWduYXR1cmUYAiABKAwiZwoKUHVuY2hQcm9iZRINCgV0b2tlbhgBIAEoDBIRCglmcm9tX25hbWUYAiABKAkSCwoDc2VxGAMgASgEEioKCWhhbmRzaGFrZRgEIAEoCzIXLmhvbGVwdW5jaC52MS5IYW5kc2hha2UiigEKCFB1bmNoQWNrEg0KBXRva2VuGAEgASgMEgsKA3NlcRgCIAEoBBInCghvYnNlcnZlZBgDIAEoCzIVLmhvbGVwdW5jaC52MS5BZGRyZXNzEioKCWhhbmRzaGFrZRgEIAEoCzIXLmhvbGVwdW5jaC52MS5IYW5kc2hha2USDQoFcHJvb2YYBSABKAwiSwoGU2VhbGVkEg0KBXRva2VuGAEgASgMEg0KBWVwb2NoGAIgASgNEg8KB2NvdW50ZXIYAyABKAQSEgoKY2lwaGVydGV4dBgEIAEoDCKNAgoJUGVlckZyYW1lEigKB21lc3NhZ2UYASABKAsyFS5ob2xlcHVuY2gudjEuTWVzc2FnZUgAEi8KC21lc3NhZ2VfYWNrGAIgASgLMhguaG9sZXB1bmNoLnYxLk1lc3NhZ2VBY2tIABIgCgNieWUYAyABKAsyES5ob2xlcHVuY2gudjEuQnllSAASIgoEcGluZxgEIAEoCzISLmhvbGVwdW5jaC52MS5QaW5nSAASIgoEcG9uZxgFIAEoCzISLmhvbGVwdW5jaC52MS5Qb25nSAASMgoJdHJhbnNwb3J0GAYgASgLMh0uaG9sZXB1bmNoLnYxLlRyYW5zcG9ydFBhY2tldEgAQgcKBWZyYW1lIoYCCg9UcmFuc3BvcnRQYWNrZXQSDgoGbnVtYmVyGAEgASgEEicKA2FjaxgCIAEoCzIaLmhvbGVwdW5jaC52MS5UcmFuc3BvcnRBY2sSKQoGY2h1bmtzGAMgAygLMhkuaG9sZXB1bmNoLnYxLlN0cmVhbUNodW5rEi0KCGNvbnRyb2xzGAQgAygLMhsuaG9sZXB1bmNoLnYxLlN0cmVhbUNvbnRyb2wSMgoJZGF0YWdyYW1zGAUgAygLMh8uaG9sZXB1bmNoLnYxLlRyYW5zcG9ydERhdGFncmFtEhAKCG1heF9kYXRhGAYgASgEEhoKEmFja19lbGljaXRpbmdfcGluZxgHIAEoCCJXCgxUcmFuc3BvcnRBY2sSDwoHbGFyZ2VzdBgBIAEoBBIQCghkZWxheV91cxgCIAEoDRIUCgxmaXJzdF9sZW5ndGgYAyABKAQSDgoGcmFuZ2VzGAQgAygEIlYKC1N0cmVhbUNodW5rEg4KBnN0cmVhbRgBIAEoDRIOCgZvZmZzZXQYAiABKAQSDAoEZGF0YRgDIAEoDBILCgNmaW4YBCABKAgSDAoEb3BlbhgFIAEoCSJSCg1TdHJlYW1Db250cm9sEg4KBnN0cmVhbRgBIAEoDRISCgptYXhfb2Zmc2V0GAIgASgEEg0KBXJlc2V0GAMgASgNEg4KBnJlZnVzZRgEIAEoDSIvChFUcmFuc3BvcnREYXRhZ3JhbRIMCgRmbG93GAEgASgNEgwKBGRhdGEYAiABKAwiMgoHTWVzc2FnZRILCgNzZXEYASABKAQSDAoEZGF0YRgCIAEoDBIMCgRsYXN0GAMgASgIIhkKCk1lc3NhZ2VBY2sSCwoDc2VxGAEgASgEIhUKA0J5ZRIOCgZyZWFzb24YASABKAkiEwoEUGluZxILCgNzZXEYASABKAQiEwoEUG9uZxILCgNzZXEYASABKAQicwoFRXJyb3ISJQoEY29kZRgBIAEoDjIXLmhvbGVwdW5jaC52MS5FcnJvckNvZGUSDwoHbWVzc2FnZRgCIAEoCRIWCg5yZXRyeV9hZnRlcl9tcxgDIAEoDRIaChJzdXBwb3J0ZWRfdmVyc2lvbnMYBCADKA0qZgoNQ2FuZGlkYXRlS2luZBIeChpDQU5ESURBVEVfS0lORF9VTlNQRUNJRklFRBAAEhsKF0NBTkRJREFURV9LSU5EX09CU0VSVkVEEAESGAoUQ0FORElEQVRFX0tJTkRfTE9DQUwQAiqCAQoLTWFwcGluZ0tpbmQSHAoYTUFQUElOR19LSU5EX1VOU1BFQ0lGSUVEEAASHAoYTUFQUElOR19LSU5EX0lOREVQRU5ERU5UEAESGgoWTUFQUElOR19LSU5EX0RFUEVOREVOVBACEhsKF01BUFBJTkdfS0lORF9TRVFVRU5USUFMEAMqlwIKCUVycm9yQ29kZRIaChZFUlJPUl9DT0RFX1VOU1BFQ0lGSUVEEAASGwoXRVJST1JfQ09ERV9OQU1FX0lOVkFMSUQQARIZChVFUlJPUl9DT0RFX05BTUVfVEFLRU4QAhIbChdFUlJPUl9DT0RFX1JBVEVfTElNSVRFRBADEiIKHkVSUk9SX0NPREVfVU5TVVBQT1JURURfVkVSU0lPThAEEh0KGUVSUk9SX0NPREVfTk9UX1JFR0lTVEVSRUQQBRIcChhFUlJPUl9DT0RFX1JFR0lTVFJZX0ZVTEwQBhIcChhFUlJPUl9DT0RFX0JBRF9TSUdOQVRVUkUQBxIaChZFUlJPUl9DT0RFX05PVF9BTExPV0VEEAhiBnByb3RvMw");
 
 /**
  * One datagram. `txid` correlates a request with its reply (every
@@ -861,6 +861,12 @@ export type PeerFrame = Message$1<"holepunch.v1.PeerFrame"> & {
      */
     value: Pong;
     case: "pong";
+  } | {
+    /**
+     * @generated from field: holepunch.v1.TransportPacket transport = 6;
+     */
+    value: TransportPacket;
+    case: "transport";
   } | { case: undefined; value?: undefined };
 };
 
@@ -870,6 +876,208 @@ export type PeerFrame = Message$1<"holepunch.v1.PeerFrame"> & {
  */
 export const PeerFrameSchema: GenMessage<PeerFrame> = /*@__PURE__*/
   messageDesc(file_holepunch_v1_holepunch, 19);
+
+/**
+ * Reliable, ordered streams and unreliable datagrams over the session
+ * (src/transport/): QUIC-like packet numbers and ACK ranges (RFC 9000 §19.3),
+ * loss recovery and congestion control after RFC 9002, per-stream and
+ * per-session flow control. One TransportPacket per Sealed datagram.
+ *
+ * @generated from message holepunch.v1.TransportPacket
+ */
+export type TransportPacket = Message$1<"holepunch.v1.TransportPacket"> & {
+  /**
+   * Increases by one for every packet sent (retransmitted data goes in new packets).
+   *
+   * @generated from field: uint64 number = 1;
+   */
+  number: bigint;
+
+  /**
+   * Acknowledges packets received (absent: nothing new to acknowledge).
+   *
+   * @generated from field: holepunch.v1.TransportAck ack = 2;
+   */
+  ack?: TransportAck | undefined;
+
+  /**
+   * @generated from field: repeated holepunch.v1.StreamChunk chunks = 3;
+   */
+  chunks: StreamChunk[];
+
+  /**
+   * @generated from field: repeated holepunch.v1.StreamControl controls = 4;
+   */
+  controls: StreamControl[];
+
+  /**
+   * Unreliable datagrams (e.g. forwarded UDP), each with its flow id.
+   *
+   * @generated from field: repeated holepunch.v1.TransportDatagram datagrams = 5;
+   */
+  datagrams: TransportDatagram[];
+
+  /**
+   * Session flow control: the sender of this packet accepts stream data up to
+   * this many bytes in total (0: unchanged).
+   *
+   * @generated from field: uint64 max_data = 6;
+   */
+  maxData: bigint;
+
+  /**
+   * Asks for an immediate ACK (a probe, RFC 9002 §6.2.4).
+   *
+   * @generated from field: bool ack_eliciting_ping = 7;
+   */
+  ackElicitingPing: boolean;
+};
+
+/**
+ * Describes the message holepunch.v1.TransportPacket.
+ * Use `create(TransportPacketSchema)` to create a new message.
+ */
+export const TransportPacketSchema: GenMessage<TransportPacket> = /*@__PURE__*/
+  messageDesc(file_holepunch_v1_holepunch, 20);
+
+/**
+ * ACK ranges as in QUIC: `largest` first, then `ranges` as (gap, length)
+ * pairs going down: the first range is [largest - first_length, largest].
+ *
+ * @generated from message holepunch.v1.TransportAck
+ */
+export type TransportAck = Message$1<"holepunch.v1.TransportAck"> & {
+  /**
+   * @generated from field: uint64 largest = 1;
+   */
+  largest: bigint;
+
+  /**
+   * How long the receiver held the ACK before sending it, microseconds.
+   *
+   * @generated from field: uint32 delay_us = 2;
+   */
+  delayUs: number;
+
+  /**
+   * @generated from field: uint64 first_length = 3;
+   */
+  firstLength: bigint;
+
+  /**
+   * @generated from field: repeated uint64 ranges = 4;
+   */
+  ranges: bigint[];
+};
+
+/**
+ * Describes the message holepunch.v1.TransportAck.
+ * Use `create(TransportAckSchema)` to create a new message.
+ */
+export const TransportAckSchema: GenMessage<TransportAck> = /*@__PURE__*/
+  messageDesc(file_holepunch_v1_holepunch, 21);
+
+/**
+ * @generated from message holepunch.v1.StreamChunk
+ */
+export type StreamChunk = Message$1<"holepunch.v1.StreamChunk"> & {
+  /**
+   * @generated from field: uint32 stream = 1;
+   */
+  stream: number;
+
+  /**
+   * @generated from field: uint64 offset = 2;
+   */
+  offset: bigint;
+
+  /**
+   * @generated from field: bytes data = 3;
+   */
+  data: Uint8Array;
+
+  /**
+   * The stream ends after this chunk's data.
+   *
+   * @generated from field: bool fin = 4;
+   */
+  fin: boolean;
+
+  /**
+   * On the chunk at offset 0 of a stream the sender opens: what it is for
+   * (e.g. "chat", "pipe", "tcp:NAME"); the receiver decides whether to accept.
+   *
+   * @generated from field: string open = 5;
+   */
+  open: string;
+};
+
+/**
+ * Describes the message holepunch.v1.StreamChunk.
+ * Use `create(StreamChunkSchema)` to create a new message.
+ */
+export const StreamChunkSchema: GenMessage<StreamChunk> = /*@__PURE__*/
+  messageDesc(file_holepunch_v1_holepunch, 22);
+
+/**
+ * @generated from message holepunch.v1.StreamControl
+ */
+export type StreamControl = Message$1<"holepunch.v1.StreamControl"> & {
+  /**
+   * @generated from field: uint32 stream = 1;
+   */
+  stream: number;
+
+  /**
+   * Stream flow control: the receiver accepts data up to this offset (0: unchanged).
+   *
+   * @generated from field: uint64 max_offset = 2;
+   */
+  maxOffset: bigint;
+
+  /**
+   * Abort the stream with this application code (0: not a reset).
+   *
+   * @generated from field: uint32 reset = 3;
+   */
+  reset: number;
+
+  /**
+   * The receiver refuses the stream (e.g. an unknown forward): code, as for reset.
+   *
+   * @generated from field: uint32 refuse = 4;
+   */
+  refuse: number;
+};
+
+/**
+ * Describes the message holepunch.v1.StreamControl.
+ * Use `create(StreamControlSchema)` to create a new message.
+ */
+export const StreamControlSchema: GenMessage<StreamControl> = /*@__PURE__*/
+  messageDesc(file_holepunch_v1_holepunch, 23);
+
+/**
+ * @generated from message holepunch.v1.TransportDatagram
+ */
+export type TransportDatagram = Message$1<"holepunch.v1.TransportDatagram"> & {
+  /**
+   * @generated from field: uint32 flow = 1;
+   */
+  flow: number;
+
+  /**
+   * @generated from field: bytes data = 2;
+   */
+  data: Uint8Array;
+};
+
+/**
+ * Describes the message holepunch.v1.TransportDatagram.
+ * Use `create(TransportDatagramSchema)` to create a new message.
+ */
+export const TransportDatagramSchema: GenMessage<TransportDatagram> = /*@__PURE__*/
+  messageDesc(file_holepunch_v1_holepunch, 24);
 
 /**
  * One chunk of a chat line. Chunks are numbered from 1 per session; a line is
@@ -899,7 +1107,7 @@ export type Message = Message$1<"holepunch.v1.Message"> & {
  * Use `create(MessageSchema)` to create a new message.
  */
 export const MessageSchema: GenMessage<Message> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 20);
+  messageDesc(file_holepunch_v1_holepunch, 25);
 
 /**
  * Cumulative acknowledgement: every chunk up to and including `seq` arrived.
@@ -918,7 +1126,7 @@ export type MessageAck = Message$1<"holepunch.v1.MessageAck"> & {
  * Use `create(MessageAckSchema)` to create a new message.
  */
 export const MessageAckSchema: GenMessage<MessageAck> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 21);
+  messageDesc(file_holepunch_v1_holepunch, 26);
 
 /**
  * The peer is ending the session.
@@ -937,7 +1145,7 @@ export type Bye = Message$1<"holepunch.v1.Bye"> & {
  * Use `create(ByeSchema)` to create a new message.
  */
 export const ByeSchema: GenMessage<Bye> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 22);
+  messageDesc(file_holepunch_v1_holepunch, 27);
 
 /**
  * Session keepalive and RTT probe; answered with a Pong echoing `seq`.
@@ -956,7 +1164,7 @@ export type Ping = Message$1<"holepunch.v1.Ping"> & {
  * Use `create(PingSchema)` to create a new message.
  */
 export const PingSchema: GenMessage<Ping> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 23);
+  messageDesc(file_holepunch_v1_holepunch, 28);
 
 /**
  * @generated from message holepunch.v1.Pong
@@ -973,7 +1181,7 @@ export type Pong = Message$1<"holepunch.v1.Pong"> & {
  * Use `create(PongSchema)` to create a new message.
  */
 export const PongSchema: GenMessage<Pong> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 24);
+  messageDesc(file_holepunch_v1_holepunch, 29);
 
 /**
  * A request was refused. `txid` of the Envelope is the request's.
@@ -1009,7 +1217,7 @@ export type Error = Message$1<"holepunch.v1.Error"> & {
  * Use `create(ErrorSchema)` to create a new message.
  */
 export const ErrorSchema: GenMessage<Error> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 25);
+  messageDesc(file_holepunch_v1_holepunch, 30);
 
 /**
  * Where a candidate address came from.
