@@ -20,6 +20,13 @@ describe("classify mappings [s1->main, s1->alt, s2->main, s2->alt]", () => {
   test("same port but another address is not endpoint-independent", () => {
     expect(classify([40000, 40000], ["198.18.0.4", "198.18.0.5"]).mapping).toBe("endpoint-dependent-random");
   });
+  test("with a STUN server asked after our two ports, from each socket: time order decides sequential", () => {
+    const ip6 = Array(6).fill("198.18.0.4");
+    // Asked: s1->main, s1->alt, s2->main, s2->alt, s1->stun, s2->stun.
+    expect(classify([40000, 40001, 40002, 40003, 40004, 40005], ip6, [1, 1, 2, 2, 1, 2])).toEqual({ mapping: "endpoint-dependent-sequential", step: 1 });
+    expect(classify([40000, 40000, 41000, 41000, 40000, 41000], ip6, [1, 1, 2, 2, 1, 2])).toEqual({ mapping: "endpoint-independent" });
+    expect(classify([40000, 40000, 41000, 41000, 40007, 41000], ip6, [1, 1, 2, 2, 1, 2]).mapping).toBe("endpoint-dependent-random");
+  });
 });
 
 test("loopback: no NAT, so one mapping for both server ports, port kept", async () => {

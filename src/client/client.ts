@@ -67,12 +67,14 @@ export class HolePunchClient {
         token: opts.token,
         registerTimeoutMs: opts.registerTimeoutMs,
         stun: opts.stunServers?.length ? { servers: opts.stunServers, send: opts.send } : undefined,
-        addressToken: bindToken(opts.addressTokens ?? memoryTokens(), formatAddr(opts.server)),
+        // Per server and identity: tokens are bound to the key they were issued for.
+        addressToken: bindToken(opts.addressTokens ?? memoryTokens(), `${formatAddr(opts.server)} ${opts.identity.id}`),
       },
     );
     const own = { name: opts.name, identity: opts.identity, software: SOFTWARE, token: opts.token };
     // A session under way learns the new address through fresh Initiates (both sides get one).
-    const askAgain = () => this.link && this.link.state !== "closed" && this.server.askAgain(this.link.opts.peerName);
+    // Only while punching: a connected session's introduction may have expired, and a new token would supersede it.
+    const askAgain = () => this.link?.state === "punching" && this.server.askAgain(this.link.opts.peerName);
     this.second = new SecondRegistration(opts.clock, (body, txid, to) => opts.send(encodePacket(body, txid), to), this.log, own, askAgain);
   }
 

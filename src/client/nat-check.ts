@@ -28,14 +28,22 @@ export interface NatReport {
 }
 
 /**
- * Classifies mappings seen, in asking order, as [socket 1 -> each of
- * `perSocket` destinations, then socket 2 -> the same]: the server's main
- * and alternate ports, then any STUN servers.
+ * Classifies the mappings seen, in asking order (time order), each from
+ * socket `sockets[i]` (default: pairs, [1, 1, 2, 2, ...]: the server's main
+ * and alternate ports from each socket). Easy: every socket got one public
+ * address for all its destinations. Sequential: each new mapping one fixed
+ * step after the previous, whichever socket made it. Else random.
  */
-export function classify(ports: number[], ips: string[], perSocket = 2): { mapping: Mapping; step?: number } {
+export function classify(ports: number[], ips: string[], sockets: number[] = ports.map((_, i) => 1 + (i >> 1))): { mapping: Mapping; step?: number } {
   if (ports.length < 2) return { mapping: "unknown" };
-  const first = Math.min(perSocket, ports.length);
-  if (ports.slice(0, first).every((p, i) => p === ports[0] && ips[i] === ips[0])) return { mapping: "endpoint-independent" };
+  const firstOf = new Map<number, number>();
+  let independent = true;
+  ports.forEach((p, i) => {
+    const j = firstOf.get(sockets[i]!);
+    if (j === undefined) firstOf.set(sockets[i]!, i);
+    else if (ports[j] !== p || ips[j] !== ips[i]) independent = false;
+  });
+  if (independent) return { mapping: "endpoint-independent" };
   const deltas = ports.slice(1).map((p, i) => p - ports[i]!);
   const step = deltas[0]!;
   if (deltas.length >= 3 && step !== 0 && Math.abs(step) <= 16 && deltas.every((d) => d === step)) {
@@ -97,49 +105,46 @@ export async function natCheck(server: string, timeoutMs = 3 * second, stun: Add
   try {
     for (let i = 0; i < 2; i++) sockets.push(await bindUdpAny({ hostname: ip.includes(":") ? "::" : undefined, port: 0, log: silentLogger, onPacket }));
     const observations: NatReport["observations"] = [];
-    // In asking order: socket 1 -> main, socket 1 -> alt, socket 2 -> main, socket 2 -> alt.
-    const seen: Array<Addr | undefined> = [];
+    // In asking order (time order matters for sequential NATs): socket 1 -> main,
+    // socket 1 -> alt, socket 2 -> main, socket 2 -> alt, then each STUN server
+    // from socket 1, then from socket 2.
+    const seen: Array<{ socket: number; got: Addr | undefined }> = [];
     let txid = 1n;
     let altPort = 0;
     let altIp: string | undefined;
     for (const [i, udp] of sockets.entries()) {
       const first = await ask(udp, inbox, main, txid++, timeoutMs);
-      seen.push(first);
+      seen.push({ socket: i + 1, got: first });
       if (first) {
         altPort ||= first.alt;
         altIp ??= first.altIp;
         observations.push({ socket: i + 1, server: formatAddr(main), observed: formatAddr(first) });
       }
-      if (!altPort) {
-        seen.push(undefined);
-        continue;
-      }
+      if (!altPort) continue;
       const alt = { ip: altIp ?? ip, port: altPort };
       const second_ = await ask(udp, inbox, alt, txid++, timeoutMs);
-      seen.push(second_);
+      seen.push({ socket: i + 1, got: second_ });
       if (second_) observations.push({ socket: i + 1, server: formatAddr(alt), observed: formatAddr(second_) });
     }
-    // Then every STUN server, from each socket in turn: per socket [main, alt (if any), STUN...].
-    const hasAlt = altPort !== 0;
-    const ours = seen.splice(0);
     for (const [i, udp] of sockets.entries()) {
-      seen.push(ours[2 * i]);
-      if (hasAlt) seen.push(ours[2 * i + 1]);
       for (const s of stun) {
         const got = await askStun(udp, stunInbox, s, timeoutMs);
-        seen.push(got);
+        seen.push({ socket: i + 1, got });
         if (got) observations.push({ socket: i + 1, server: `stun ${formatAddr(s)}`, observed: formatAddr(got) });
       }
     }
-    const perSocket = (hasAlt ? 2 : 1) + stun.length;
-    const answered = seen.filter((s): s is Addr => s !== undefined);
+    const answered = seen.filter((s): s is { socket: number; got: Addr } => s.got !== undefined);
     if (answered.length === 0) return { udp: false, mapping: "unknown", portPreserved: false, observations };
-    // Classify only from complete sets: a lost answer must not look like a "hard" NAT.
-    const firstSocket = seen.slice(0, perSocket);
-    const complete = seen.every((s) => s !== undefined) ? answered : firstSocket.every((s) => s !== undefined) ? (firstSocket as Addr[]) : [];
-    // One destination per socket tells nothing about how the NAT maps different ones.
-    const verdict = complete.length >= 2 && perSocket >= 2 ? classify(complete.map((s) => s.port), complete.map((s) => s.ip), perSocket) : { mapping: "unknown" as const };
-    return { udp: true, ...verdict, portPreserved: seen[0]?.port === sockets[0]!.port, observations };
+    // Classify only from complete sets (a lost answer must not look like a "hard"
+    // NAT): all of them, else socket 1's alone; one destination per socket tells nothing.
+    const fromFirst = seen.filter((s) => s.socket === 1);
+    const complete = answered.length === seen.length ? answered : fromFirst.every((s) => s.got) ? (fromFirst as typeof answered) : [];
+    const destinations = Math.max(...[1, 2].map((k) => complete.filter((s) => s.socket === k).length));
+    const verdict =
+      complete.length >= 2 && destinations >= 2
+        ? classify(complete.map((s) => s.got.port), complete.map((s) => s.got.ip), complete.map((s) => s.socket))
+        : { mapping: "unknown" as const };
+    return { udp: true, ...verdict, portPreserved: seen[0]?.got?.port === sockets[0]!.port, observations };
   } catch (e) {
     if (e instanceof HpError) throw e;
     throw new HpError("SOCKET_ERROR", (e as Error).message);

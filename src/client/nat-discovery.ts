@@ -103,15 +103,20 @@ export class NatDiscovery {
     this.decide(false);
   }
 
-  /** Hard as soon as two answers differ; easy once every answer is in (or, at the deadline, at least two) and all agree. */
+  /** Hard once two answers differ (and the alternate port has answered); easy once every answer is in and all agree; at the deadline, from at least two. */
   private decide(deadline: boolean): void {
     if (this.mapping !== MappingKind.UNSPECIFIED || !this.main) return;
     const all = [...this.seen.values()];
-    const differs = all.some((a) => !sameAddr(a, all[0]!));
-    if (!differs && all.length < (deadline ? 2 : this.expected)) {
+    if (all.length < 2) {
+      // One destination tells nothing about how the NAT maps different ones.
       if (deadline) this.log.info("NAT mapping unknown: too few answers", { answers: all.length });
       return;
     }
+    const differs = all.some((a) => !sameAddr(a, all[0]!));
+    // Hard: wait for the alternate port's answer (its step tells sequential from random).
+    // Easy: wait for every answer. At the deadline, decide with what there is.
+    const altPending = this.altTxid !== 0n && !this.seen.has("alt");
+    if (!deadline && (differs ? altPending : all.length < this.expected)) return;
     this.decideTimer?.cancel();
     this.mapping = differs ? MappingKind.DEPENDENT : MappingKind.INDEPENDENT;
     // The main port's mapping, then the alternate's, a small step apart on one IP:

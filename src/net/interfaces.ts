@@ -51,5 +51,6 @@ export function serverIps(host: string, limit: number): string[] {
     }
   }
   out.sort((a, b) => Number(isPrivateIp(a)) - Number(isPrivateIp(b)));
-  return out.slice(0, limit);
+  // Up to `limit` of each family: many IPv4 addresses must not crowd out the IPv6 ones.
+  return [...out.filter((ip) => !ip.includes(":")).slice(0, limit), ...out.filter((ip) => ip.includes(":")).slice(0, limit)];
 }

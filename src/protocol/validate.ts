@@ -32,6 +32,11 @@ function badHandshake(h: Handshake | undefined): string | undefined {
   return h.signature.length === SIGNATURE_BYTES ? undefined : `signature of ${h.signature.length} bytes`;
 }
 
+/** MappingKind values this version knows (0-3): an unknown one must not alias a known one. */
+function badMapping(kind: number): string | undefined {
+  return kind >= 0 && kind <= 3 ? undefined : `unknown NAT mapping kind ${kind}`;
+}
+
 function badStep(step: number): string | undefined {
   return Math.abs(step) <= MAX_PORT_STEP ? undefined : `port step ${step} out of range`;
 }
@@ -51,13 +56,18 @@ export function validateEnvelope(env: Envelope): string | undefined {
       if (r.publicKey.length !== KEY_BYTES) return `public key of ${r.publicKey.length} bytes`;
       if (r.cookie.length !== 0 && r.cookie.length !== COOKIE_BYTES) return `cookie of ${r.cookie.length} bytes`;
       if (r.addressToken.length !== 0 && r.addressToken.length !== ADDRESS_TOKEN_BYTES) return `address token of ${r.addressToken.length} bytes`;
-      if (r.cookie.length !== 0 && r.signature.length !== SIGNATURE_BYTES) return `signature of ${r.signature.length} bytes`;
+      if ((r.cookie.length !== 0 || r.addressToken.length !== 0) && r.signature.length !== SIGNATURE_BYTES) return `signature of ${r.signature.length} bytes`;
       if (r.localAddresses.length > MAX_LOCAL_ADDRESSES) return "too many local addresses";
       for (const a of r.localAddresses) {
         const p = badAddress(a);
         if (p) return p;
       }
-      return badString(r.name, MAX_NAME_BYTES, "name") ?? badString(r.software, MAX_TEXT_BYTES, "software") ?? badString(r.token, MAX_TEXT_BYTES, "token");
+      return (
+        badString(r.name, MAX_NAME_BYTES, "name") ??
+        badString(r.software, MAX_TEXT_BYTES, "software") ??
+        badString(r.token, MAX_TEXT_BYTES, "token") ??
+        badString(r.connectTo, MAX_NAME_BYTES, "connect_to")
+      );
     }
     case "relayData": {
       const r = b.value;
@@ -76,9 +86,9 @@ export function validateEnvelope(env: Envelope): string | undefined {
     case "unregister":
       return badSecret(b.value.secret) ?? badString(b.value.name, MAX_NAME_BYTES, "name");
     case "keepalive":
-      return badSecret(b.value.secret) ?? badString(b.value.name, MAX_NAME_BYTES, "name") ?? badStep(b.value.portStep);
+      return badSecret(b.value.secret) ?? badString(b.value.name, MAX_NAME_BYTES, "name") ?? badMapping(b.value.mapping) ?? badStep(b.value.portStep);
     case "holePunchRequest":
-      return badSecret(b.value.secret) ?? badString(b.value.target, MAX_NAME_BYTES, "target") ?? badStep(b.value.portStep);
+      return badSecret(b.value.secret) ?? badString(b.value.target, MAX_NAME_BYTES, "target") ?? badMapping(b.value.mapping) ?? badStep(b.value.portStep);
     case "registerAck": {
       const a = b.value;
       // An additional registration's ack carries no secret.
@@ -104,7 +114,7 @@ export function validateEnvelope(env: Envelope): string | undefined {
       }
       if (v.peerKey.length !== KEY_BYTES) return `peer key of ${v.peerKey.length} bytes`;
       if (v.auth.length !== AUTH_BYTES) return `auth of ${v.auth.length} bytes`;
-      if (badStep(v.peerPortStep)) return badStep(v.peerPortStep);
+      if (badStep(v.peerPortStep) ?? badMapping(v.peerMapping)) return badStep(v.peerPortStep) ?? badMapping(v.peerMapping);
       return badToken(v.token) ?? badString(v.peerName, MAX_NAME_BYTES, "peer name");
     }
     case "error":

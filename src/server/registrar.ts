@@ -24,6 +24,8 @@ export interface RegistrarOptions {
   keepaliveMs: number;
   /** Where this server can be reached, told to clients so they can add an address of their other family. */
   serverAddresses?: Addr[];
+  /** The sender's address is proven (cookie or address token) and its signature verified: replies need no anti-amplification bound. */
+  onVerified?: () => void;
   /** Wall clock, ms since the epoch (0-RTT client times are checked against it; default Date.now). */
   wallNow?: () => number;
   /** After a (main) registration is acknowledged: e.g. the introduction it asked for (Register.connect_to). */
@@ -82,6 +84,7 @@ export class Registrar {
       this.stats.count("register_bad_signature");
       return this.replyError(from, txid, ErrorCode.BAD_SIGNATURE, "signature does not verify");
     }
+    this.opts.onVerified?.();
     const allowed = this.opts.allow?.get(r.name);
     if ((this.opts.allow && (!allowed || !equalBytes(allowed, r.publicKey))) || (this.opts.token !== undefined && !sameText(r.token, this.opts.token))) {
       this.stats.count("register_not_allowed");

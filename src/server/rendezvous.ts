@@ -137,10 +137,9 @@ export class Rendezvous {
         keepaliveMs: this.keepaliveMs,
         serverAddresses: (opts.serverIps ?? []).map((ip) => ({ ip, port: opts.port ?? 0 })),
         // Register.connect_to: the introduction rides on the registration (the cookie verified the address).
+        onVerified: () => void (this.budget = Number.POSITIVE_INFINITY),
         onRegistered: (reg, r, txid, from, now) => {
-          if (!r.connectTo) return;
-          this.budget = Number.POSITIVE_INFINITY;
-          this.introduce(reg, r.connectTo, txid, from, now);
+          if (r.connectTo) this.introduce(reg, r.connectTo, txid, from, now);
         },
       },
     );
@@ -148,13 +147,13 @@ export class Rendezvous {
 
   /** One datagram from `from`. Never throws for bad input. */
   handle(bytes: Uint8Array, from: Addr): void {
-    this.stats.count("received");
     const kind = classify(bytes);
     if (kind === "stun") {
       const v = this.answerStun(bytes, from);
       if (v) this.opts.send(v.reply, from);
       return;
     }
+    this.stats.count("received");
     if (kind !== "hp") return this.stats.drop("not_ours");
     const now = this.opts.now();
     this.budget = this.registry.byAddress(from, now) ? Number.POSITIVE_INFINITY : bytes.length;
@@ -297,10 +296,11 @@ export class Rendezvous {
   /**
    * A STUN datagram, on either port: the reply to send back, if any. Like
    * every STUN server's, a Binding response is larger than the smallest
-   * request (20 -> 64 bytes over IPv4, 76 over IPv6): the per-IP rate limit
+   * request (20 -> 60 bytes over IPv4, 72 over IPv6): the per-IP rate limit
    * bounds what a spoofer can reflect (see docs/security.md).
    */
   answerStun(bytes: Uint8Array, from: Addr, sockets?: StunSockets, alloc?: (bytes: number) => Uint8Array): { reply: Uint8Array; viaOther: boolean } | undefined {
+    this.stats.count("received");
     if (!this.allowFrom(from, this.opts.now(), false)) return undefined;
     const v = answerStun(bytes, from, sockets, alloc);
     if ("drop" in v) return void this.stats.drop(v.drop);

@@ -66,9 +66,10 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   }
   if (alt) core.altPort = alt.port;
   // A second address for the alternate port (--alt-host): clients are told where it is.
-  if (alt && opts.altHost !== undefined && isIP(opts.altHost) && normalizeIp(opts.altHost) !== normalizeIp(udp.hostname)) core.altIp = normalizeIp(opts.altHost);
+  const altOtherIp = alt !== undefined && opts.altHost !== undefined && isIP(opts.altHost) !== 0 && normalizeIp(opts.altHost) !== normalizeIp(udp.hostname);
+  if (altOtherIp) core.altIp = normalizeIp(opts.altHost!);
   // STUN on either socket; CHANGE-REQUEST answers leave from the other one.
-  const sockets = stunSockets(udp, alt, opts);
+  const sockets = stunSockets(udp, alt, altOtherIp);
   const allocMain = (n: number) => udp.alloc(n);
   const allocAlt = (n: number) => alt!.alloc(n);
   function stun(bytes: Uint8Array, from: Addr, onAlt: boolean): void {
@@ -90,10 +91,10 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
 }
 
 /** What each socket's "other" is, for STUN's CHANGE-REQUEST; addresses only where bound to a specific IP. */
-function stunSockets(udp: UdpEndpoint, alt: UdpEndpoint | undefined, opts: ServerOptions): { main: StunSockets; alt: StunSockets } {
+function stunSockets(udp: UdpEndpoint, alt: UdpEndpoint | undefined, altOtherIp: boolean): { main: StunSockets; alt: StunSockets } {
   if (!alt) return { main: {}, alt: {} };
   const wildcard = (h: string) => h === "::" || h === "0.0.0.0";
-  const other = opts.altHost !== undefined && opts.altHost !== opts.host ? "other-ip" : "same-ip";
+  const other = altOtherIp ? "other-ip" : "same-ip";
   const main = wildcard(udp.hostname) ? undefined : { ip: normalizeIp(udp.hostname), port: udp.port };
   const second = wildcard(alt.hostname) ? undefined : { ip: normalizeIp(alt.hostname), port: alt.port };
   return { main: { other, self: main, otherAddr: second }, alt: { other, self: second, otherAddr: main } };
