@@ -10,6 +10,8 @@ export interface Clock {
   now(): number;
   /** Runs `fn` once after `ms` milliseconds unless cancelled. */
   setTimer(ms: number, fn: () => void): Timer;
+  /** Runs `fn` soon, after the current work (default: a microtask). A simulated clock runs it at the current time, inside its own advance(). */
+  defer?(fn: () => void): void;
 }
 
 export const realClock: Clock = {

@@ -13,8 +13,6 @@ export const SUPPORTED_VERSIONS = [PROTOCOL_VERSION] as const;
 
 /** Largest datagram we send or accept (bytes of UDP payload). Path-MTU safe. */
 export const MAX_PACKET_BYTES = 1200;
-/** Largest chunk of chat data carried in one Message. */
-export const MAX_CHUNK_BYTES = 1000;
 
 /** Names: 1–32 characters, letters, digits, '.', '_' and '-', starting with a letter or digit. */
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$/;

@@ -314,7 +314,7 @@ describe("client lifecycle (simulated)", () => {
     bob.client.sendLine("anyone?");
     w.net.clock.advance(40 * second);
     const d = bob.events.find((e) => e.event === "disconnected");
-    expect(d).toMatchObject({ event: "disconnected", peer: "alice", unacked: 1 });
+    expect(d).toMatchObject({ event: "disconnected", peer: "alice", unacked: "anyone?\n".length }); // chat bytes not acknowledged
     expect(bob.exit).toBe(10);
   });
 

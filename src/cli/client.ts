@@ -18,6 +18,10 @@ import { natCheck } from "../client/nat-check.ts";
 import { describeNat } from "./render.ts";
 import { fail, parseArgv } from "./common.ts";
 import { renderText } from "./render.ts";
+import { PIPE_LABEL, pipeSession } from "./pipe.ts";
+import { labelOf, parseExpose, parseForward, type Expose, type Forward } from "../forward/spec.ts";
+import { acceptExposed, listenForward } from "../forward/tcp.ts";
+import type { Stream } from "../transport/index.ts";
 
 const cli = cac("hp-client");
 cli
@@ -33,6 +37,9 @@ cli
   .option("--show-id", "Print this client's public key (its id) and exit")
   .option("--nat-check", "Probe <server>'s two ports and report this network's NAT type, then exit")
   .option("--stun <host:port>", "Also ask this standard STUN server how our NAT maps us (repeatable; default port 3478)")
+  .option("--pipe", "stdin/stdout as one raw, binary-safe stream each way instead of chat (events and logs go to stderr)")
+  .option("--expose <proto:host:port>", "Let the peer reach this TCP/UDP target through us (repeatable), e.g. tcp:127.0.0.1:22")
+  .option("--forward <proto:port[:target]>", "Listen on 127.0.0.1:port and carry connections to the peer's exposed target (repeatable), e.g. tcp:2222")
   .option("--no-relay", "Never use the server's relay (connect directly or fail)")
   .option("--peer-key <key>", "Accept only this public key for [peer] (see the peer's --show-id)")
   .option("--known-peers <path>", `Peers' keys seen before: trust on first use (default: ${defaultKnownPeersPath()})`)
@@ -71,10 +78,27 @@ async function run(serverArg: string | undefined, name: string | undefined, peer
   const { bindHost, bindPort, timeoutMs, peerKey } = args;
   name = args.name;
 
+  const pipe = flags.pipe ? pipeSession((code, why) => exit(code, why)) : undefined;
+  let exposes: Expose[] = [];
+  let forwards: Forward[] = [];
+  try {
+    exposes = ([] as unknown[]).concat(flags.expose ?? []).map((x) => parseExpose(String(x)));
+    forwards = ([] as unknown[]).concat(flags.forward ?? []).map((x) => parseForward(String(x)));
+  } catch (e) {
+    fail("BAD_ARGUMENT", (e as Error).message);
+  }
+  if (pipe && (exposes.length || forwards.length)) fail("BAD_ARGUMENT", "--pipe cannot be combined with --expose or --forward");
+  // With --pipe, stdout carries the data: events go to stderr.
+  const out = pipe ? process.stderr : process.stdout;
   const emit = (e: ClientEvent) => {
-    if (json) process.stdout.write(JSON.stringify(e) + "\n");
+    if (json) out.write(JSON.stringify(e) + "\n");
     else renderText(e, log);
+    if (e.event === "connected" && pipe) {
+      const ours = running?.client.openStream(PIPE_LABEL);
+      if (ours) pipe.start(ours);
+    }
   };
+  const onStream = (stream: Stream, label: string): boolean => (pipe ? pipe.onStream(stream, label) : acceptExposed(stream, label, exposes, log));
   let running: RunningClient | undefined;
   let exiting = false;
   const exit = (code: number, reason: string) => {
@@ -101,6 +125,7 @@ async function run(serverArg: string | undefined, name: string | undefined, peer
       timeoutMs,
       lan: flags.lan === false ? false : undefined,
       stun,
+      onStream,
       addressTokens: fileTokens(defaultAddressTokensPath(), (m) => log.debug(m)),
       bindHost,
       bindPort,
@@ -120,11 +145,25 @@ async function run(serverArg: string | undefined, name: string | undefined, peer
   const client = running.client;
   log.info(peer ? `registering as ${name}, then connecting to ${peer}` : `registering as ${name}, waiting for peers`, { server: args.server, id: identity.id });
 
+  for (const f of forwards) {
+    if (f.proto !== "tcp") fail("BAD_ARGUMENT", `--forward ${f.proto}: only tcp is forwarded so far`);
+    try {
+      listenForward(f, (label) => client.openStream(label), log);
+      log.info("forwarding", { listen: `127.0.0.1:${f.localPort}`, to: `${peer ?? "the peer"}'s ${labelOf(f)}` });
+    } catch (e) {
+      fail("SOCKET_ERROR", `--forward tcp:${f.localPort}: ${(e as Error).message}`);
+    }
+  }
+  if (pipe) {
+    process.on("SIGINT", () => exit(0, "interrupted"));
+    process.on("SIGTERM", () => exit(0, "terminated"));
+    return;
+  }
   const input = createInterface({ input: process.stdin, terminal: false });
   input.on("line", (line) => client.sendLine(line));
   input.on("close", () => {
-    // Listeners keep running without input; an initiator leaves once the peer has everything.
-    if (peer === undefined) return;
+    // Listeners and forwarders keep running without input; an initiator leaves once the peer has everything.
+    if (peer === undefined || forwards.length > 0 || exposes.length > 0) return;
     let connectedAt: number | undefined;
     const check = setInterval(() => {
       if (!client.isConnected) return;

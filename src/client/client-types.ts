@@ -7,6 +7,7 @@ import type { Addr } from "../net/address.ts";
 import type { AddressTokens } from "./address-tokens.ts";
 import type { PathKind } from "./link-types.ts";
 import type { PeerTrust } from "./trust.ts";
+import type { Stream } from "../transport/index.ts";
 
 export type ClientEvent =
   | { event: "registered"; name: string; observed: string }
@@ -62,6 +63,10 @@ export interface ClientOptions {
   otherFamily?: boolean;
   /** Standard STUN servers to ask for our mapping too (--stun). */
   stunServers?: Addr[];
+  /** The peer opened a stream (other than chat): return true to accept it (default: refuse). */
+  onStream?: (stream: Stream, label: string) => boolean;
+  /** An unreliable datagram from the peer. */
+  onDatagram?: (flow: number, data: Uint8Array) => void;
   /** Servers' address tokens for 0-RTT registration (default: in memory). */
   addressTokens?: AddressTokens;
 }

@@ -17,6 +17,7 @@ import { SOFTWARE } from "../version.ts";
 import { isRelay, PeerLink, RELAY } from "./peer-link.ts";
 import { SecondRegistration } from "./second-registration.ts";
 import type { ClientOptions } from "./client-types.ts";
+import type { Stream } from "../transport/index.ts";
 import { ServerLink } from "./server-link.ts";
 import { memoryTrust, type PeerTrust } from "./trust.ts";
 import { memoryTokens, type AddressTokens } from "./address-tokens.ts";
@@ -80,6 +81,16 @@ export class HolePunchClient {
 
   get isConnected(): boolean {
     return this.link?.state === "connected";
+  }
+
+  /** Opens a reliable stream to the connected peer (its `onStream` decides on `label`); undefined when not connected. */
+  openStream(label: string): Stream | undefined {
+    return this.isConnected ? this.link!.session.transport?.open(label) : undefined;
+  }
+
+  /** Sends an unreliable datagram on `flow` to the connected peer; false when not sent. */
+  sendDatagram(flow: number, data: Uint8Array): boolean {
+    return (this.isConnected && this.link!.session.transport?.sendDatagram(flow, data)) || false;
   }
 
   start(): void {
@@ -298,6 +309,8 @@ export class HolePunchClient {
         random: this.opts.random,
         relayAfterMs: this.opts.relayAfterMs,
         dualStack: this.opts.otherFamily,
+        onStream: this.opts.onStream,
+        onDatagram: this.opts.onDatagram,
       },
     );
     this.link = link;

@@ -2,6 +2,7 @@
 import type { Identity } from "../identity/keys.ts";
 import { addrKey, type Addr } from "../net/address.ts";
 import type { BirthdayRole } from "./birthday.ts";
+import type { Stream } from "../transport/index.ts";
 
 export type LinkState = "punching" | "connected" | "closed";
 export type PathKind = "direct" | "relay";
@@ -49,6 +50,9 @@ export interface LinkOptions {
   sockets?: ExtraSockets;
   /** Randomness for the birthday spray (tests inject a seeded one). */
   random?: () => number;
+  /** The peer opened a stream other than chat: accept (true) or refuse (see SessionOptions). */
+  onStream?: (stream: Stream, label: string) => boolean;
+  onDatagram?: (flow: number, data: Uint8Array) => void;
   /** We have an IPv6 address too: after connecting over IPv4, keep a moment for IPv6 candidates that arrive late. */
   dualStack?: boolean;
 }

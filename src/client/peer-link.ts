@@ -84,6 +84,10 @@ export class PeerLink implements FrameSink {
       peerName: opts.peerName,
       keepaliveMs: opts.keepaliveMs ?? PEER_KEEPALIVE_INTERVAL,
       peerTimeoutMs: opts.peerTimeoutMs ?? PEER_TIMEOUT,
+      // Names differ (a client cannot connect to itself): the smaller one is end "a".
+      role: opts.selfName < opts.peerName ? "a" : "b",
+      onStream: opts.onStream,
+      onDatagram: opts.onDatagram,
     });
   }
 
@@ -200,9 +204,9 @@ export class PeerLink implements FrameSink {
         // path the handshake material is no longer needed (until then it answers the
         // probes that upgrade a relayed session). Forgetting it keeps a later
         // compromise from reaching back.
-        // Only frames the peer addresses to its chosen path count (Message, Ping):
-        // its acks and pongs answer to wherever our packet came from.
-        const chosen = frame.frame.case === "message" || frame.frame.case === "ping";
+        // Only frames the peer addresses to its chosen path count (transport packets, Ping):
+        // its pongs answer to wherever our ping came from.
+        const chosen = frame.frame.case === "transport" || frame.frame.case === "ping";
         if (this.path === "direct" && !isRelay(from) && chosen && this.clock.now() >= this.preferV6Until) this.crypto.forget();
         // Authenticated and not a replay: if it came from elsewhere, the peer's NAT moved it.
         this.peerMoved(from);

@@ -1,6 +1,8 @@
 // The established session, above the cipher: keepalive Ping/Pong (liveness,
-// RTT, following a peer whose address changed), reliable chat (reliable.ts)
-// and Bye. Everything it sends goes through the link, which seals it.
+// RTT, following a peer whose address changed), the stream transport
+// (src/transport/: reliable ordered streams, datagrams) with chat lines on a
+// "chat" stream, and Bye. Everything it sends goes through the link, which
+// seals it.
 import type { PeerFrame } from "../gen/holepunch/v1/holepunch_pb.ts";
 import {
   DEAD_PATH_AFTER,
@@ -14,7 +16,7 @@ import {
 import type { Clock, Timer } from "../clock.ts";
 import type { Logger } from "../log.ts";
 import type { Addr } from "../net/address.ts";
-import { ReliableReceiver, ReliableSender } from "./reliable.ts";
+import { Transport, type Stream } from "../transport/index.ts";
 
 export interface FrameSink {
   /** Seals and sends a frame (to the peer's current address unless `to`). */
@@ -31,20 +33,34 @@ export interface SessionOptions {
   peerName: string;
   keepaliveMs: number;
   peerTimeoutMs: number;
+  /** Which end of the transport this is (the two ends differ: stream ids never collide). */
+  role: "a" | "b";
+  /** The peer opened a stream other than chat: accept (true) or refuse. Absent: refused. */
+  onStream?: (stream: Stream, label: string) => boolean;
+  onDatagram?: (flow: number, data: Uint8Array) => void;
 }
 
+/** The stream label chat lines travel on (one per direction, opened by each side when it first writes). */
+export const CHAT_LABEL = "chat";
+const encoder = new TextEncoder();
+
 export class SessionFrames {
-  private started = false;
   private stopped = false;
   private lastHeard = 0;
   private lastPingAt = -Infinity;
+  /** Last proof our packets arrive on our path: a Pong, or a transport ACK. */
+  private lastAnswerAt = 0;
+  /** Since when we wait for an answer (data in flight or a ping out), if we do. */
+  private waitingSince: number | undefined;
   private deadReported = false;
   private pingSeq = 0n;
   private pingsSent = new Map<bigint, number>();
   private keepaliveTimer: Timer | undefined;
-  private retransmitTimer: Timer | undefined;
-  private readonly sender = new ReliableSender();
-  private readonly receiver = new ReliableReceiver();
+  /** Created when the session starts (its RTT seeds the transport's). */
+  transport: Transport | undefined;
+  private chat: Stream | undefined;
+  /** Lines written before the session started. */
+  private early: string[] = [];
   rttMs = 0;
 
   constructor(
@@ -54,32 +70,58 @@ export class SessionFrames {
     private readonly opts: SessionOptions,
   ) {}
 
+  /** Chat bytes written and not yet acknowledged by the peer. */
   get unacked(): number {
-    return this.sender.unacked;
+    return (this.chat?.bufferedBytes ?? 0) + this.early.reduce((n, l) => n + l.length + 1, 0);
   }
 
   start(rttMs: number): void {
-    this.started = true;
     this.rttMs = rttMs;
     this.lastHeard = this.clock.now();
-    this.sender.seedRtt(rttMs);
+    this.lastAnswerAt = this.lastHeard;
+    this.transport = new Transport({
+      role: this.opts.role,
+      clock: this.clock,
+      initialRtt: Math.max(1, rttMs),
+      send: (packet) => this.sink.sendFrame({ case: "transport", value: packet }),
+      onStream: (stream, label) => (label === CHAT_LABEL ? (this.readChat(stream), true) : (this.opts.onStream?.(stream, label) ?? false)),
+      onDatagram: (flow, data) => this.opts.onDatagram?.(flow, data),
+      onCallbackError: (e) => this.log.error("stream handler failed", { error: (e as Error)?.stack ?? String(e) }),
+    });
     // One ping at once: the peer learns which of our addresses we settled on
     // (birthday punching may leave each side with a different pair) and its
     // pong refreshes the RTT.
     this.ping();
     this.scheduleKeepalive();
-    this.pump();
+    for (const line of this.early.splice(0)) this.sendLine(line);
   }
 
   stop(): void {
     this.stopped = true;
     this.keepaliveTimer?.cancel();
-    this.retransmitTimer?.cancel();
+    this.transport?.close();
   }
 
+  /** One chat line (newline-terminated on the chat stream; the receiver splits on newlines). */
   sendLine(text: string): void {
-    this.sender.enqueue(text);
-    this.pump();
+    if (this.stopped) return;
+    if (!this.transport) return void this.early.push(text);
+    this.chat ??= this.transport.open(CHAT_LABEL);
+    this.chat.write(encoder.encode(`${text.replace(/\n/g, " ")}\n`));
+  }
+
+  /** Reads the peer's chat stream as it arrives (synchronously: no await between the clock and the lines): one line per newline. */
+  private readChat(stream: Stream): void {
+    const decoder = new TextDecoder();
+    let partial = "";
+    stream.onReadable = () => {
+      for (let chunk = stream.readSync(); chunk; chunk = stream.readSync()) {
+        const lines = (partial + decoder.decode(chunk, { stream: true })).split("\n");
+        partial = lines.pop()!;
+        for (const line of lines) this.sink.deliver(line);
+      }
+    };
+    stream.onReadable();
   }
 
   sendBye(reason: string): void {
@@ -90,8 +132,11 @@ export class SessionFrames {
   onFrame(frame: PeerFrame, from: Addr): void {
     if (this.stopped) return;
     this.lastHeard = this.clock.now();
-    this.deadReported = false;
     const f = frame.frame;
+    if (f.case === "pong" || (f.case === "transport" && f.value.ack)) {
+      this.lastAnswerAt = this.lastHeard;
+      this.deadReported = false;
+    }
     switch (f.case) {
       case "ping":
         return this.sink.sendFrame({ case: "pong", value: { $typeName: "holepunch.v1.Pong", seq: f.value.seq } }, from);
@@ -103,31 +148,13 @@ export class SessionFrames {
         this.rttMs = this.clock.now() - sentAt;
         return this.sink.peerMoved(from);
       }
-      case "message": {
-        const lines = this.receiver.accept({ seq: f.value.seq, data: f.value.data, last: f.value.last });
-        this.sink.sendFrame({ case: "messageAck", value: { $typeName: "holepunch.v1.MessageAck", seq: this.receiver.cumulative } }, from);
-        for (const line of lines) this.sink.deliver(line);
-        return;
-      }
-      case "messageAck":
-        this.sender.ack(f.value.seq, this.clock.now());
-        return this.pump();
+      case "transport":
+        return this.transport?.receive(f.value); // before start: the peer retransmits
       case "bye":
         return this.sink.ended(`peer closed: ${f.value.reason || "bye"}`, undefined);
       default:
         return;
     }
-  }
-
-  private pump(): void {
-    if (!this.started || this.stopped) return;
-    const now = this.clock.now();
-    for (const c of this.sender.due(now)) {
-      this.sink.sendFrame({ case: "message", value: { $typeName: "holepunch.v1.Message", seq: c.seq, data: c.data, last: c.last } });
-    }
-    this.retransmitTimer?.cancel();
-    const next = this.sender.nextDeadline();
-    if (next !== undefined) this.retransmitTimer = this.clock.setTimer(next - now, () => this.pump());
   }
 
   /**
@@ -143,14 +170,19 @@ export class SessionFrames {
     if (silent >= this.opts.peerTimeoutMs) {
       return this.sink.ended(`nothing heard from ${this.opts.peerName} for ${Math.round(silent / second)} s`, "PEER_LOST");
     }
-    const waiting = this.sender.unacked > 0 || this.pingsSent.size > 0;
-    if (waiting && silent >= DEAD_PATH_AFTER && !this.deadReported) {
+    const inFlight = this.transport?.stats.bytesInFlight ?? 0;
+    const waiting = inFlight > 0 || this.pingsSent.size > 0;
+    this.waitingSince = waiting ? (this.waitingSince ?? now) : undefined;
+    // Unanswered: what we send on our path gets no ACK or Pong back (the peer may
+    // still reach us another way, e.g. through the relay: that is not an answer).
+    const unanswered = waiting ? now - Math.max(this.lastAnswerAt, this.waitingSince!) : 0;
+    if (waiting && unanswered >= DEAD_PATH_AFTER && !this.deadReported) {
       this.deadReported = true;
-      this.log.debug("no answer on this path", { peer: this.opts.peerName, silent_ms: Math.round(silent), unacked: this.sender.unacked });
+      this.log.debug("no answer on this path", { peer: this.opts.peerName, silent_ms: Math.round(silent), in_flight: inFlight });
       this.sink.pathDead?.();
     }
     const interval =
-      waiting && silent >= QUICK_SUSPECT_AFTER
+      waiting && (silent >= QUICK_SUSPECT_AFTER || unanswered >= QUICK_SUSPECT_AFTER)
         ? QUICK_PROBE_INTERVAL
         : silent >= Math.min(SUSPECT_AFTER, this.opts.peerTimeoutMs / 2)
           ? SUSPECT_PROBE_INTERVAL
@@ -159,11 +191,9 @@ export class SessionFrames {
     this.keepaliveTimer = this.clock.setTimer(LIVENESS_TICK, () => this.scheduleKeepalive());
   }
 
-  /** The session now runs on another path: resend what is in flight there at once. */
+  /** The session now runs on another path (the transport's loss recovery resends what was in flight). */
   pathChanged(): void {
     this.deadReported = false;
-    this.sender.retransmitAllNow(this.clock.now());
-    this.pump();
   }
 
   private ping(): void {

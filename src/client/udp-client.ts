@@ -9,6 +9,7 @@ import { bindUdp, bindUdpAny, type UdpEndpoint } from "../net/udp.ts";
 import { HpError } from "../errors.ts";
 import type { Identity } from "../identity/keys.ts";
 import type { AddressTokens } from "./address-tokens.ts";
+import type { ClientOptions } from "./client-types.ts";
 import { HolePunchClient, type ClientEvent, type ExtraSocketsIO, type PeerTrust } from "./client.ts";
 
 export interface StartClientOptions {
@@ -31,6 +32,9 @@ export interface StartClientOptions {
   lan?: boolean;
   /** Servers' address tokens for 0-RTT registration (default: in memory). */
   addressTokens?: AddressTokens;
+  /** The peer opened a stream (other than chat): return true to accept it (default: refuse). */
+  onStream?: ClientOptions["onStream"];
+  onDatagram?: ClientOptions["onDatagram"];
   /** Standard STUN servers ("host[:port]", default port 3478) to ask for our mapping too. */
   stun?: string[];
   /** Local address and port to bind (default all interfaces, a free port). */
@@ -108,6 +112,8 @@ export async function startClient(opts: StartClientOptions): Promise<RunningClie
     locals,
     stunServers,
     addressTokens: opts.addressTokens,
+    onStream: opts.onStream,
+    onDatagram: opts.onDatagram,
     // A dual-stack socket on a host with an address in the server's other family: register that one too.
     otherFamily: udp.hostname === "::" && !isLoopback(server.ip) && hasAddressOfFamily(!server.ip.includes(":")),
     clock: realClock,

@@ -26,8 +26,15 @@ interface Nat {
   dmzHost?: string;
 }
 
+/** A ManualClock whose deferred work (e.g. the transport's flush) runs inside advance(), at the current time. */
+export class SimClock extends ManualClock {
+  defer(fn: () => void): void {
+    this.setTimer(0, fn);
+  }
+}
+
 export class SimNet {
-  readonly clock = new ManualClock();
+  readonly clock = new SimClock();
   private sockets = new Map<string, Deliver>();
   private nats: Nat[] = [];
   readonly random: () => number;

@@ -10,13 +10,13 @@
 
 import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Message as Message$1 } from "@bufbuild/protobuf";
+import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file holepunch/v1/holepunch.proto.
  */
 export const file_holepunch_v1_holepunch: GenFile = /*@__PURE__*/
-  fileDesc("Chxob2xlcHVuY2gvdjEvaG9sZXB1bmNoLnByb3RvEgxob2xlcHVuY2gudjEi2wYKCEVudmVsb3BlEgwKBHR4aWQYASABKAQSKgoIcmVnaXN0ZXIYCiABKAsyFi5ob2xlcHVuY2gudjEuUmVnaXN0ZXJIABIsCglrZWVwYWxpdmUYCyABKAsyFy5ob2xlcHVuY2gudjEuS2VlcGFsaXZlSAASPAoSaG9sZV9wdW5jaF9yZXF1ZXN0GAwgASgLMh4uaG9sZXB1bmNoLnYxLkhvbGVQdW5jaFJlcXVlc3RIABIuCgp1bnJlZ2lzdGVyGA0gASgLMhguaG9sZXB1bmNoLnYxLlVucmVnaXN0ZXJIABItCgpyZWxheV9kYXRhGA4gASgLMhcuaG9sZXB1bmNoLnYxLlJlbGF5RGF0YUgAEisKCW5hdF9wcm9iZRgPIAEoCzIWLmhvbGVwdW5jaC52MS5OYXRQcm9iZUgAEjEKDHJlZ2lzdGVyX2FjaxgUIAEoCzIZLmhvbGVwdW5jaC52MS5SZWdpc3RlckFja0gAEjMKDWtlZXBhbGl2ZV9hY2sYFSABKAsyGi5ob2xlcHVuY2gudjEuS2VlcGFsaXZlQWNrSAASTQobaG9sZV9wdW5jaF9yZXNwb25zZV91bmtub3duGBYgASgLMiYuaG9sZXB1bmNoLnYxLkhvbGVQdW5jaFJlc3BvbnNlVW5rbm93bkgAEj4KE2hvbGVfcHVuY2hfaW5pdGlhdGUYFyABKAsyHy5ob2xlcHVuY2gudjEuSG9sZVB1bmNoSW5pdGlhdGVIABIkCgVlcnJvchgYIAEoCzITLmhvbGVwdW5jaC52MS5FcnJvckgAEiwKCWNoYWxsZW5nZRgZIAEoCzIXLmhvbGVwdW5jaC52MS5DaGFsbGVuZ2VIABIyCg1uYXRfcHJvYmVfYWNrGBogASgLMhkuaG9sZXB1bmNoLnYxLk5hdFByb2JlQWNrSAASLwoLcHVuY2hfcHJvYmUYHiABKAsyGC5ob2xlcHVuY2gudjEuUHVuY2hQcm9iZUgAEisKCXB1bmNoX2FjaxgfIAEoCzIWLmhvbGVwdW5jaC52MS5QdW5jaEFja0gAEiYKBnNlYWxlZBgjIAEoCzIULmhvbGVwdW5jaC52MS5TZWFsZWRIAEIGCgRib2R5SgQIIBAhSgQIIRAiSgQIIhAjIiMKB0FkZHJlc3MSCgoCaXAYASABKAwSDAoEcG9ydBgCIAEoDSKIAgoIUmVnaXN0ZXISDAoEbmFtZRgBIAEoCRISCgpwdWJsaWNfa2V5GAIgASgMEi4KD2xvY2FsX2FkZHJlc3NlcxgDIAMoCzIVLmhvbGVwdW5jaC52MS5BZGRyZXNzEhAKCHNvZnR3YXJlGAQgASgJEg4KBmNvb2tpZRgFIAEoDBIRCglzaWduYXR1cmUYBiABKAwSDQoFdG9rZW4YByABKAkSEgoKYWRkaXRpb25hbBgIIAEoCBISCgpjb25uZWN0X3RvGAkgASgJEhUKDWFkZHJlc3NfdG9rZW4YCiABKAwSFgoOY2xpZW50X3RpbWVfbXMYCyABKAQSDwoHcGFkZGluZxgPIAEoDCIbCglDaGFsbGVuZ2USDgoGY29va2llGAEgASgMIsIBCgtSZWdpc3RlckFjaxIMCgRuYW1lGAEgASgJEicKCG9ic2VydmVkGAIgASgLMhUuaG9sZXB1bmNoLnYxLkFkZHJlc3MSDgoGdHRsX21zGAMgASgNEhQKDGtlZXBhbGl2ZV9tcxgEIAEoDRIOCgZzZWNyZXQYBSABKAwSLwoQc2VydmVyX2FkZHJlc3NlcxgGIAMoCzIVLmhvbGVwdW5jaC52MS5BZGRyZXNzEhUKDWFkZHJlc3NfdG9rZW4YByABKAwiaAoJS2VlcGFsaXZlEgwKBG5hbWUYASABKAkSDgoGc2VjcmV0GAIgASgMEioKB21hcHBpbmcYAyABKA4yGS5ob2xlcHVuY2gudjEuTWFwcGluZ0tpbmQSEQoJcG9ydF9zdGVwGAQgASgRIioKClVucmVnaXN0ZXISDAoEbmFtZRgBIAEoCRIOCgZzZWNyZXQYAiABKAwiNwoMS2VlcGFsaXZlQWNrEicKCG9ic2VydmVkGAEgASgLMhUuaG9sZXB1bmNoLnYxLkFkZHJlc3MicQoQSG9sZVB1bmNoUmVxdWVzdBIOCgZ0YXJnZXQYASABKAkSDgoGc2VjcmV0GAIgASgMEioKB21hcHBpbmcYAyABKA4yGS5ob2xlcHVuY2gudjEuTWFwcGluZ0tpbmQSEQoJcG9ydF9zdGVwGAQgASgRIioKGEhvbGVQdW5jaFJlc3BvbnNlVW5rbm93bhIOCgZ0YXJnZXQYASABKAki7QEKEUhvbGVQdW5jaEluaXRpYXRlEhEKCXBlZXJfbmFtZRgBIAEoCRIrCgpjYW5kaWRhdGVzGAIgAygLMhcuaG9sZXB1bmNoLnYxLkNhbmRpZGF0ZRINCgV0b2tlbhgDIAEoDBIRCglpbml0aWF0b3IYBCABKAgSEAoIcGVlcl9rZXkYBSABKAwSDAoEYXV0aBgGIAEoDBINCgVyZWxheRgHIAEoCBIvCgxwZWVyX21hcHBpbmcYCCABKA4yGS5ob2xlcHVuY2gudjEuTWFwcGluZ0tpbmQSFgoOcGVlcl9wb3J0X3N0ZXAYCSABKBEiOwoJUmVsYXlEYXRhEg0KBXRva2VuGAEgASgMEg4KBnNlY3JldBgCIAEoDBIPCgdwYXlsb2FkGAMgASgMIhsKCE5hdFByb2JlEg8KB3BhZGRpbmcYASABKAwibQoLTmF0UHJvYmVBY2sSJwoIb2JzZXJ2ZWQYASABKAsyFS5ob2xlcHVuY2gudjEuQWRkcmVzcxITCgtzZXJ2ZXJfcG9ydBgCIAEoDRIQCghhbHRfcG9ydBgDIAEoDRIOCgZhbHRfaXAYBCABKAwiXgoJQ2FuZGlkYXRlEiYKB2FkZHJlc3MYASABKAsyFS5ob2xlcHVuY2gudjEuQWRkcmVzcxIpCgRraW5kGAIgASgOMhsuaG9sZXB1bmNoLnYxLkNhbmRpZGF0ZUtpbmQiMQoJSGFuZHNoYWtlEhEKCWVwaGVtZXJhbBgBIAEoDBIRCglzaWduYXR1cmUYAiABKAwiZwoKUHVuY2hQcm9iZRINCgV0b2tlbhgBIAEoDBIRCglmcm9tX25hbWUYAiABKAkSCwoDc2VxGAMgASgEEioKCWhhbmRzaGFrZRgEIAEoCzIXLmhvbGVwdW5jaC52MS5IYW5kc2hha2UiigEKCFB1bmNoQWNrEg0KBXRva2VuGAEgASgMEgsKA3NlcRgCIAEoBBInCghvYnNlcnZlZBgDIAEoCzIVLmhvbGVwdW5jaC52MS5BZGRyZXNzEioKCWhhbmRzaGFrZRgEIAEoCzIXLmhvbGVwdW5jaC52MS5IYW5kc2hha2USDQoFcHJvb2YYBSABKAwiSwoGU2VhbGVkEg0KBXRva2VuGAEgASgMEg0KBWVwb2NoGAIgASgNEg8KB2NvdW50ZXIYAyABKAQSEgoKY2lwaGVydGV4dBgEIAEoDCKNAgoJUGVlckZyYW1lEigKB21lc3NhZ2UYASABKAsyFS5ob2xlcHVuY2gudjEuTWVzc2FnZUgAEi8KC21lc3NhZ2VfYWNrGAIgASgLMhguaG9sZXB1bmNoLnYxLk1lc3NhZ2VBY2tIABIgCgNieWUYAyABKAsyES5ob2xlcHVuY2gudjEuQnllSAASIgoEcGluZxgEIAEoCzISLmhvbGVwdW5jaC52MS5QaW5nSAASIgoEcG9uZxgFIAEoCzISLmhvbGVwdW5jaC52MS5Qb25nSAASMgoJdHJhbnNwb3J0GAYgASgLMh0uaG9sZXB1bmNoLnYxLlRyYW5zcG9ydFBhY2tldEgAQgcKBWZyYW1lIoYCCg9UcmFuc3BvcnRQYWNrZXQSDgoGbnVtYmVyGAEgASgEEicKA2FjaxgCIAEoCzIaLmhvbGVwdW5jaC52MS5UcmFuc3BvcnRBY2sSKQoGY2h1bmtzGAMgAygLMhkuaG9sZXB1bmNoLnYxLlN0cmVhbUNodW5rEi0KCGNvbnRyb2xzGAQgAygLMhsuaG9sZXB1bmNoLnYxLlN0cmVhbUNvbnRyb2wSMgoJZGF0YWdyYW1zGAUgAygLMh8uaG9sZXB1bmNoLnYxLlRyYW5zcG9ydERhdGFncmFtEhAKCG1heF9kYXRhGAYgASgEEhoKEmFja19lbGljaXRpbmdfcGluZxgHIAEoCCJXCgxUcmFuc3BvcnRBY2sSDwoHbGFyZ2VzdBgBIAEoBBIQCghkZWxheV91cxgCIAEoDRIUCgxmaXJzdF9sZW5ndGgYAyABKAQSDgoGcmFuZ2VzGAQgAygEIlYKC1N0cmVhbUNodW5rEg4KBnN0cmVhbRgBIAEoDRIOCgZvZmZzZXQYAiABKAQSDAoEZGF0YRgDIAEoDBILCgNmaW4YBCABKAgSDAoEb3BlbhgFIAEoCSJSCg1TdHJlYW1Db250cm9sEg4KBnN0cmVhbRgBIAEoDRISCgptYXhfb2Zmc2V0GAIgASgEEg0KBXJlc2V0GAMgASgNEg4KBnJlZnVzZRgEIAEoDSIvChFUcmFuc3BvcnREYXRhZ3JhbRIMCgRmbG93GAEgASgNEgwKBGRhdGEYAiABKAwiMgoHTWVzc2FnZRILCgNzZXEYASABKAQSDAoEZGF0YRgCIAEoDBIMCgRsYXN0GAMgASgIIhkKCk1lc3NhZ2VBY2sSCwoDc2VxGAEgASgEIhUKA0J5ZRIOCgZyZWFzb24YASABKAkiEwoEUGluZxILCgNzZXEYASABKAQiEwoEUG9uZxILCgNzZXEYASABKAQicwoFRXJyb3ISJQoEY29kZRgBIAEoDjIXLmhvbGVwdW5jaC52MS5FcnJvckNvZGUSDwoHbWVzc2FnZRgCIAEoCRIWCg5yZXRyeV9hZnRlcl9tcxgDIAEoDRIaChJzdXBwb3J0ZWRfdmVyc2lvbnMYBCADKA0qZgoNQ2FuZGlkYXRlS2luZBIeChpDQU5ESURBVEVfS0lORF9VTlNQRUNJRklFRBAAEhsKF0NBTkRJREFURV9LSU5EX09CU0VSVkVEEAESGAoUQ0FORElEQVRFX0tJTkRfTE9DQUwQAiqCAQoLTWFwcGluZ0tpbmQSHAoYTUFQUElOR19LSU5EX1VOU1BFQ0lGSUVEEAASHAoYTUFQUElOR19LSU5EX0lOREVQRU5ERU5UEAESGgoWTUFQUElOR19LSU5EX0RFUEVOREVOVBACEhsKF01BUFBJTkdfS0lORF9TRVFVRU5USUFMEAMqlwIKCUVycm9yQ29kZRIaChZFUlJPUl9DT0RFX1VOU1BFQ0lGSUVEEAASGwoXRVJST1JfQ09ERV9OQU1FX0lOVkFMSUQQARIZChVFUlJPUl9DT0RFX05BTUVfVEFLRU4QAhIbChdFUlJPUl9DT0RFX1JBVEVfTElNSVRFRBADEiIKHkVSUk9SX0NPREVfVU5TVVBQT1JURURfVkVSU0lPThAEEh0KGUVSUk9SX0NPREVfTk9UX1JFR0lTVEVSRUQQBRIcChhFUlJPUl9DT0RFX1JFR0lTVFJZX0ZVTEwQBhIcChhFUlJPUl9DT0RFX0JBRF9TSUdOQVRVUkUQBxIaChZFUlJPUl9DT0RFX05PVF9BTExPV0VEEAhiBnByb3RvMw");
+  fileDesc("Chxob2xlcHVuY2gvdjEvaG9sZXB1bmNoLnByb3RvEgxob2xlcHVuY2gudjEi2wYKCEVudmVsb3BlEgwKBHR4aWQYASABKAQSKgoIcmVnaXN0ZXIYCiABKAsyFi5ob2xlcHVuY2gudjEuUmVnaXN0ZXJIABIsCglrZWVwYWxpdmUYCyABKAsyFy5ob2xlcHVuY2gudjEuS2VlcGFsaXZlSAASPAoSaG9sZV9wdW5jaF9yZXF1ZXN0GAwgASgLMh4uaG9sZXB1bmNoLnYxLkhvbGVQdW5jaFJlcXVlc3RIABIuCgp1bnJlZ2lzdGVyGA0gASgLMhguaG9sZXB1bmNoLnYxLlVucmVnaXN0ZXJIABItCgpyZWxheV9kYXRhGA4gASgLMhcuaG9sZXB1bmNoLnYxLlJlbGF5RGF0YUgAEisKCW5hdF9wcm9iZRgPIAEoCzIWLmhvbGVwdW5jaC52MS5OYXRQcm9iZUgAEjEKDHJlZ2lzdGVyX2FjaxgUIAEoCzIZLmhvbGVwdW5jaC52MS5SZWdpc3RlckFja0gAEjMKDWtlZXBhbGl2ZV9hY2sYFSABKAsyGi5ob2xlcHVuY2gudjEuS2VlcGFsaXZlQWNrSAASTQobaG9sZV9wdW5jaF9yZXNwb25zZV91bmtub3duGBYgASgLMiYuaG9sZXB1bmNoLnYxLkhvbGVQdW5jaFJlc3BvbnNlVW5rbm93bkgAEj4KE2hvbGVfcHVuY2hfaW5pdGlhdGUYFyABKAsyHy5ob2xlcHVuY2gudjEuSG9sZVB1bmNoSW5pdGlhdGVIABIkCgVlcnJvchgYIAEoCzITLmhvbGVwdW5jaC52MS5FcnJvckgAEiwKCWNoYWxsZW5nZRgZIAEoCzIXLmhvbGVwdW5jaC52MS5DaGFsbGVuZ2VIABIyCg1uYXRfcHJvYmVfYWNrGBogASgLMhkuaG9sZXB1bmNoLnYxLk5hdFByb2JlQWNrSAASLwoLcHVuY2hfcHJvYmUYHiABKAsyGC5ob2xlcHVuY2gudjEuUHVuY2hQcm9iZUgAEisKCXB1bmNoX2FjaxgfIAEoCzIWLmhvbGVwdW5jaC52MS5QdW5jaEFja0gAEiYKBnNlYWxlZBgjIAEoCzIULmhvbGVwdW5jaC52MS5TZWFsZWRIAEIGCgRib2R5SgQIIBAhSgQIIRAiSgQIIhAjIiMKB0FkZHJlc3MSCgoCaXAYASABKAwSDAoEcG9ydBgCIAEoDSKIAgoIUmVnaXN0ZXISDAoEbmFtZRgBIAEoCRISCgpwdWJsaWNfa2V5GAIgASgMEi4KD2xvY2FsX2FkZHJlc3NlcxgDIAMoCzIVLmhvbGVwdW5jaC52MS5BZGRyZXNzEhAKCHNvZnR3YXJlGAQgASgJEg4KBmNvb2tpZRgFIAEoDBIRCglzaWduYXR1cmUYBiABKAwSDQoFdG9rZW4YByABKAkSEgoKYWRkaXRpb25hbBgIIAEoCBISCgpjb25uZWN0X3RvGAkgASgJEhUKDWFkZHJlc3NfdG9rZW4YCiABKAwSFgoOY2xpZW50X3RpbWVfbXMYCyABKAQSDwoHcGFkZGluZxgPIAEoDCIbCglDaGFsbGVuZ2USDgoGY29va2llGAEgASgMIsIBCgtSZWdpc3RlckFjaxIMCgRuYW1lGAEgASgJEicKCG9ic2VydmVkGAIgASgLMhUuaG9sZXB1bmNoLnYxLkFkZHJlc3MSDgoGdHRsX21zGAMgASgNEhQKDGtlZXBhbGl2ZV9tcxgEIAEoDRIOCgZzZWNyZXQYBSABKAwSLwoQc2VydmVyX2FkZHJlc3NlcxgGIAMoCzIVLmhvbGVwdW5jaC52MS5BZGRyZXNzEhUKDWFkZHJlc3NfdG9rZW4YByABKAwiaAoJS2VlcGFsaXZlEgwKBG5hbWUYASABKAkSDgoGc2VjcmV0GAIgASgMEioKB21hcHBpbmcYAyABKA4yGS5ob2xlcHVuY2gudjEuTWFwcGluZ0tpbmQSEQoJcG9ydF9zdGVwGAQgASgRIioKClVucmVnaXN0ZXISDAoEbmFtZRgBIAEoCRIOCgZzZWNyZXQYAiABKAwiNwoMS2VlcGFsaXZlQWNrEicKCG9ic2VydmVkGAEgASgLMhUuaG9sZXB1bmNoLnYxLkFkZHJlc3MicQoQSG9sZVB1bmNoUmVxdWVzdBIOCgZ0YXJnZXQYASABKAkSDgoGc2VjcmV0GAIgASgMEioKB21hcHBpbmcYAyABKA4yGS5ob2xlcHVuY2gudjEuTWFwcGluZ0tpbmQSEQoJcG9ydF9zdGVwGAQgASgRIioKGEhvbGVQdW5jaFJlc3BvbnNlVW5rbm93bhIOCgZ0YXJnZXQYASABKAki7QEKEUhvbGVQdW5jaEluaXRpYXRlEhEKCXBlZXJfbmFtZRgBIAEoCRIrCgpjYW5kaWRhdGVzGAIgAygLMhcuaG9sZXB1bmNoLnYxLkNhbmRpZGF0ZRINCgV0b2tlbhgDIAEoDBIRCglpbml0aWF0b3IYBCABKAgSEAoIcGVlcl9rZXkYBSABKAwSDAoEYXV0aBgGIAEoDBINCgVyZWxheRgHIAEoCBIvCgxwZWVyX21hcHBpbmcYCCABKA4yGS5ob2xlcHVuY2gudjEuTWFwcGluZ0tpbmQSFgoOcGVlcl9wb3J0X3N0ZXAYCSABKBEiOwoJUmVsYXlEYXRhEg0KBXRva2VuGAEgASgMEg4KBnNlY3JldBgCIAEoDBIPCgdwYXlsb2FkGAMgASgMIhsKCE5hdFByb2JlEg8KB3BhZGRpbmcYASABKAwibQoLTmF0UHJvYmVBY2sSJwoIb2JzZXJ2ZWQYASABKAsyFS5ob2xlcHVuY2gudjEuQWRkcmVzcxITCgtzZXJ2ZXJfcG9ydBgCIAEoDRIQCghhbHRfcG9ydBgDIAEoDRIOCgZhbHRfaXAYBCABKAwiXgoJQ2FuZGlkYXRlEiYKB2FkZHJlc3MYASABKAsyFS5ob2xlcHVuY2gudjEuQWRkcmVzcxIpCgRraW5kGAIgASgOMhsuaG9sZXB1bmNoLnYxLkNhbmRpZGF0ZUtpbmQiMQoJSGFuZHNoYWtlEhEKCWVwaGVtZXJhbBgBIAEoDBIRCglzaWduYXR1cmUYAiABKAwiZwoKUHVuY2hQcm9iZRINCgV0b2tlbhgBIAEoDBIRCglmcm9tX25hbWUYAiABKAkSCwoDc2VxGAMgASgEEioKCWhhbmRzaGFrZRgEIAEoCzIXLmhvbGVwdW5jaC52MS5IYW5kc2hha2UiigEKCFB1bmNoQWNrEg0KBXRva2VuGAEgASgMEgsKA3NlcRgCIAEoBBInCghvYnNlcnZlZBgDIAEoCzIVLmhvbGVwdW5jaC52MS5BZGRyZXNzEioKCWhhbmRzaGFrZRgEIAEoCzIXLmhvbGVwdW5jaC52MS5IYW5kc2hha2USDQoFcHJvb2YYBSABKAwiSwoGU2VhbGVkEg0KBXRva2VuGAEgASgMEg0KBWVwb2NoGAIgASgNEg8KB2NvdW50ZXIYAyABKAQSEgoKY2lwaGVydGV4dBgEIAEoDCK+AQoJUGVlckZyYW1lEiAKA2J5ZRgDIAEoCzIRLmhvbGVwdW5jaC52MS5CeWVIABIiCgRwaW5nGAQgASgLMhIuaG9sZXB1bmNoLnYxLlBpbmdIABIiCgRwb25nGAUgASgLMhIuaG9sZXB1bmNoLnYxLlBvbmdIABIyCgl0cmFuc3BvcnQYBiABKAsyHS5ob2xlcHVuY2gudjEuVHJhbnNwb3J0UGFja2V0SABCBwoFZnJhbWVKBAgBEAJKBAgCEAMihgIKD1RyYW5zcG9ydFBhY2tldBIOCgZudW1iZXIYASABKAQSJwoDYWNrGAIgASgLMhouaG9sZXB1bmNoLnYxLlRyYW5zcG9ydEFjaxIpCgZjaHVua3MYAyADKAsyGS5ob2xlcHVuY2gudjEuU3RyZWFtQ2h1bmsSLQoIY29udHJvbHMYBCADKAsyGy5ob2xlcHVuY2gudjEuU3RyZWFtQ29udHJvbBIyCglkYXRhZ3JhbXMYBSADKAsyHy5ob2xlcHVuY2gudjEuVHJhbnNwb3J0RGF0YWdyYW0SEAoIbWF4X2RhdGEYBiABKAQSGgoSYWNrX2VsaWNpdGluZ19waW5nGAcgASgIIlcKDFRyYW5zcG9ydEFjaxIPCgdsYXJnZXN0GAEgASgEEhAKCGRlbGF5X3VzGAIgASgNEhQKDGZpcnN0X2xlbmd0aBgDIAEoBBIOCgZyYW5nZXMYBCADKAQiVgoLU3RyZWFtQ2h1bmsSDgoGc3RyZWFtGAEgASgNEg4KBm9mZnNldBgCIAEoBBIMCgRkYXRhGAMgASgMEgsKA2ZpbhgEIAEoCBIMCgRvcGVuGAUgASgJIlIKDVN0cmVhbUNvbnRyb2wSDgoGc3RyZWFtGAEgASgNEhIKCm1heF9vZmZzZXQYAiABKAQSDQoFcmVzZXQYAyABKA0SDgoGcmVmdXNlGAQgASgNIi8KEVRyYW5zcG9ydERhdGFncmFtEgwKBGZsb3cYASABKA0SDAoEZGF0YRgCIAEoDCIVCgNCeWUSDgoGcmVhc29uGAEgASgJIhMKBFBpbmcSCwoDc2VxGAEgASgEIhMKBFBvbmcSCwoDc2VxGAEgASgEInMKBUVycm9yEiUKBGNvZGUYASABKA4yFy5ob2xlcHVuY2gudjEuRXJyb3JDb2RlEg8KB21lc3NhZ2UYAiABKAkSFgoOcmV0cnlfYWZ0ZXJfbXMYAyABKA0SGgoSc3VwcG9ydGVkX3ZlcnNpb25zGAQgAygNKmYKDUNhbmRpZGF0ZUtpbmQSHgoaQ0FORElEQVRFX0tJTkRfVU5TUEVDSUZJRUQQABIbChdDQU5ESURBVEVfS0lORF9PQlNFUlZFRBABEhgKFENBTkRJREFURV9LSU5EX0xPQ0FMEAIqggEKC01hcHBpbmdLaW5kEhwKGE1BUFBJTkdfS0lORF9VTlNQRUNJRklFRBAAEhwKGE1BUFBJTkdfS0lORF9JTkRFUEVOREVOVBABEhoKFk1BUFBJTkdfS0lORF9ERVBFTkRFTlQQAhIbChdNQVBQSU5HX0tJTkRfU0VRVUVOVElBTBADKpcCCglFcnJvckNvZGUSGgoWRVJST1JfQ09ERV9VTlNQRUNJRklFRBAAEhsKF0VSUk9SX0NPREVfTkFNRV9JTlZBTElEEAESGQoVRVJST1JfQ09ERV9OQU1FX1RBS0VOEAISGwoXRVJST1JfQ09ERV9SQVRFX0xJTUlURUQQAxIiCh5FUlJPUl9DT0RFX1VOU1VQUE9SVEVEX1ZFUlNJT04QBBIdChlFUlJPUl9DT0RFX05PVF9SRUdJU1RFUkVEEAUSHAoYRVJST1JfQ09ERV9SRUdJU1RSWV9GVUxMEAYSHAoYRVJST1JfQ09ERV9CQURfU0lHTkFUVVJFEAcSGgoWRVJST1JfQ09ERV9OT1RfQUxMT1dFRBAIYgZwcm90bzM");
 
 /**
  * One datagram. `txid` correlates a request with its reply (every
@@ -24,7 +24,7 @@ export const file_holepunch_v1_holepunch: GenFile = /*@__PURE__*/
  *
  * @generated from message holepunch.v1.Envelope
  */
-export type Envelope = Message$1<"holepunch.v1.Envelope"> & {
+export type Envelope = Message<"holepunch.v1.Envelope"> & {
   /**
    * @generated from field: uint64 txid = 1;
    */
@@ -152,7 +152,7 @@ export const EnvelopeSchema: GenMessage<Envelope> = /*@__PURE__*/
  *
  * @generated from message holepunch.v1.Address
  */
-export type Address = Message$1<"holepunch.v1.Address"> & {
+export type Address = Message<"holepunch.v1.Address"> & {
   /**
    * @generated from field: bytes ip = 1;
    */
@@ -186,7 +186,7 @@ export const AddressSchema: GenMessage<Address> = /*@__PURE__*/
  *
  * @generated from message holepunch.v1.Register
  */
-export type Register = Message$1<"holepunch.v1.Register"> & {
+export type Register = Message<"holepunch.v1.Register"> & {
   /**
    * @generated from field: string name = 1;
    */
@@ -278,7 +278,7 @@ export const RegisterSchema: GenMessage<Register> = /*@__PURE__*/
  *
  * @generated from message holepunch.v1.Challenge
  */
-export type Challenge = Message$1<"holepunch.v1.Challenge"> & {
+export type Challenge = Message<"holepunch.v1.Challenge"> & {
   /**
    * @generated from field: bytes cookie = 1;
    */
@@ -300,7 +300,7 @@ export const ChallengeSchema: GenMessage<Challenge> = /*@__PURE__*/
  *
  * @generated from message holepunch.v1.RegisterAck
  */
-export type RegisterAck = Message$1<"holepunch.v1.RegisterAck"> & {
+export type RegisterAck = Message<"holepunch.v1.RegisterAck"> & {
   /**
    * @generated from field: string name = 1;
    */
@@ -358,7 +358,7 @@ export const RegisterAckSchema: GenMessage<RegisterAck> = /*@__PURE__*/
  *
  * @generated from message holepunch.v1.Keepalive
  */
-export type Keepalive = Message$1<"holepunch.v1.Keepalive"> & {
+export type Keepalive = Message<"holepunch.v1.Keepalive"> & {
   /**
    * @generated from field: string name = 1;
    */
@@ -396,7 +396,7 @@ export const KeepaliveSchema: GenMessage<Keepalive> = /*@__PURE__*/
  *
  * @generated from message holepunch.v1.Unregister
  */
-export type Unregister = Message$1<"holepunch.v1.Unregister"> & {
+export type Unregister = Message<"holepunch.v1.Unregister"> & {
   /**
    * @generated from field: string name = 1;
    */
@@ -420,7 +420,7 @@ export const UnregisterSchema: GenMessage<Unregister> = /*@__PURE__*/
  *
  * @generated from message holepunch.v1.KeepaliveAck
  */
-export type KeepaliveAck = Message$1<"holepunch.v1.KeepaliveAck"> & {
+export type KeepaliveAck = Message<"holepunch.v1.KeepaliveAck"> & {
   /**
    * @generated from field: holepunch.v1.Address observed = 1;
    */
@@ -439,7 +439,7 @@ export const KeepaliveAckSchema: GenMessage<KeepaliveAck> = /*@__PURE__*/
  *
  * @generated from message holepunch.v1.HolePunchRequest
  */
-export type HolePunchRequest = Message$1<"holepunch.v1.HolePunchRequest"> & {
+export type HolePunchRequest = Message<"holepunch.v1.HolePunchRequest"> & {
   /**
    * @generated from field: string target = 1;
    */
@@ -475,7 +475,7 @@ export const HolePunchRequestSchema: GenMessage<HolePunchRequest> = /*@__PURE__*
  *
  * @generated from message holepunch.v1.HolePunchResponseUnknown
  */
-export type HolePunchResponseUnknown = Message$1<"holepunch.v1.HolePunchResponseUnknown"> & {
+export type HolePunchResponseUnknown = Message<"holepunch.v1.HolePunchResponseUnknown"> & {
   /**
    * @generated from field: string target = 1;
    */
@@ -495,7 +495,7 @@ export const HolePunchResponseUnknownSchema: GenMessage<HolePunchResponseUnknown
  *
  * @generated from message holepunch.v1.HolePunchInitiate
  */
-export type HolePunchInitiate = Message$1<"holepunch.v1.HolePunchInitiate"> & {
+export type HolePunchInitiate = Message<"holepunch.v1.HolePunchInitiate"> & {
   /**
    * @generated from field: string peer_name = 1;
    */
@@ -574,7 +574,7 @@ export const HolePunchInitiateSchema: GenMessage<HolePunchInitiate> = /*@__PURE_
  *
  * @generated from message holepunch.v1.RelayData
  */
-export type RelayData = Message$1<"holepunch.v1.RelayData"> & {
+export type RelayData = Message<"holepunch.v1.RelayData"> & {
   /**
    * @generated from field: bytes token = 1;
    */
@@ -604,7 +604,7 @@ export const RelayDataSchema: GenMessage<RelayData> = /*@__PURE__*/
  *
  * @generated from message holepunch.v1.NatProbe
  */
-export type NatProbe = Message$1<"holepunch.v1.NatProbe"> & {
+export type NatProbe = Message<"holepunch.v1.NatProbe"> & {
   /**
    * @generated from field: bytes padding = 1;
    */
@@ -621,7 +621,7 @@ export const NatProbeSchema: GenMessage<NatProbe> = /*@__PURE__*/
 /**
  * @generated from message holepunch.v1.NatProbeAck
  */
-export type NatProbeAck = Message$1<"holepunch.v1.NatProbeAck"> & {
+export type NatProbeAck = Message<"holepunch.v1.NatProbeAck"> & {
   /**
    * @generated from field: holepunch.v1.Address observed = 1;
    */
@@ -661,7 +661,7 @@ export const NatProbeAckSchema: GenMessage<NatProbeAck> = /*@__PURE__*/
 /**
  * @generated from message holepunch.v1.Candidate
  */
-export type Candidate = Message$1<"holepunch.v1.Candidate"> & {
+export type Candidate = Message<"holepunch.v1.Candidate"> & {
   /**
    * @generated from field: holepunch.v1.Address address = 1;
    */
@@ -687,7 +687,7 @@ export const CandidateSchema: GenMessage<Candidate> = /*@__PURE__*/
  *
  * @generated from message holepunch.v1.Handshake
  */
-export type Handshake = Message$1<"holepunch.v1.Handshake"> & {
+export type Handshake = Message<"holepunch.v1.Handshake"> & {
   /**
    * @generated from field: bytes ephemeral = 1;
    */
@@ -711,7 +711,7 @@ export const HandshakeSchema: GenMessage<Handshake> = /*@__PURE__*/
  *
  * @generated from message holepunch.v1.PunchProbe
  */
-export type PunchProbe = Message$1<"holepunch.v1.PunchProbe"> & {
+export type PunchProbe = Message<"holepunch.v1.PunchProbe"> & {
   /**
    * @generated from field: bytes token = 1;
    */
@@ -749,7 +749,7 @@ export const PunchProbeSchema: GenMessage<PunchProbe> = /*@__PURE__*/
  *
  * @generated from message holepunch.v1.PunchAck
  */
-export type PunchAck = Message$1<"holepunch.v1.PunchAck"> & {
+export type PunchAck = Message<"holepunch.v1.PunchAck"> & {
   /**
    * @generated from field: bytes token = 1;
    */
@@ -793,7 +793,7 @@ export const PunchAckSchema: GenMessage<PunchAck> = /*@__PURE__*/
  *
  * @generated from message holepunch.v1.Sealed
  */
-export type Sealed = Message$1<"holepunch.v1.Sealed"> & {
+export type Sealed = Message<"holepunch.v1.Sealed"> & {
   /**
    * @generated from field: bytes token = 1;
    */
@@ -827,23 +827,11 @@ export const SealedSchema: GenMessage<Sealed> = /*@__PURE__*/
  *
  * @generated from message holepunch.v1.PeerFrame
  */
-export type PeerFrame = Message$1<"holepunch.v1.PeerFrame"> & {
+export type PeerFrame = Message<"holepunch.v1.PeerFrame"> & {
   /**
    * @generated from oneof holepunch.v1.PeerFrame.frame
    */
   frame: {
-    /**
-     * @generated from field: holepunch.v1.Message message = 1;
-     */
-    value: Message;
-    case: "message";
-  } | {
-    /**
-     * @generated from field: holepunch.v1.MessageAck message_ack = 2;
-     */
-    value: MessageAck;
-    case: "messageAck";
-  } | {
     /**
      * @generated from field: holepunch.v1.Bye bye = 3;
      */
@@ -885,7 +873,7 @@ export const PeerFrameSchema: GenMessage<PeerFrame> = /*@__PURE__*/
  *
  * @generated from message holepunch.v1.TransportPacket
  */
-export type TransportPacket = Message$1<"holepunch.v1.TransportPacket"> & {
+export type TransportPacket = Message<"holepunch.v1.TransportPacket"> & {
   /**
    * Increases by one for every packet sent (retransmitted data goes in new packets).
    *
@@ -946,7 +934,7 @@ export const TransportPacketSchema: GenMessage<TransportPacket> = /*@__PURE__*/
  *
  * @generated from message holepunch.v1.TransportAck
  */
-export type TransportAck = Message$1<"holepunch.v1.TransportAck"> & {
+export type TransportAck = Message<"holepunch.v1.TransportAck"> & {
   /**
    * @generated from field: uint64 largest = 1;
    */
@@ -980,7 +968,7 @@ export const TransportAckSchema: GenMessage<TransportAck> = /*@__PURE__*/
 /**
  * @generated from message holepunch.v1.StreamChunk
  */
-export type StreamChunk = Message$1<"holepunch.v1.StreamChunk"> & {
+export type StreamChunk = Message<"holepunch.v1.StreamChunk"> & {
   /**
    * @generated from field: uint32 stream = 1;
    */
@@ -1022,7 +1010,7 @@ export const StreamChunkSchema: GenMessage<StreamChunk> = /*@__PURE__*/
 /**
  * @generated from message holepunch.v1.StreamControl
  */
-export type StreamControl = Message$1<"holepunch.v1.StreamControl"> & {
+export type StreamControl = Message<"holepunch.v1.StreamControl"> & {
   /**
    * @generated from field: uint32 stream = 1;
    */
@@ -1060,7 +1048,7 @@ export const StreamControlSchema: GenMessage<StreamControl> = /*@__PURE__*/
 /**
  * @generated from message holepunch.v1.TransportDatagram
  */
-export type TransportDatagram = Message$1<"holepunch.v1.TransportDatagram"> & {
+export type TransportDatagram = Message<"holepunch.v1.TransportDatagram"> & {
   /**
    * @generated from field: uint32 flow = 1;
    */
@@ -1080,60 +1068,11 @@ export const TransportDatagramSchema: GenMessage<TransportDatagram> = /*@__PURE_
   messageDesc(file_holepunch_v1_holepunch, 24);
 
 /**
- * One chunk of a chat line. Chunks are numbered from 1 per session; a line is
- * complete at the chunk with `last` set.
- *
- * @generated from message holepunch.v1.Message
- */
-export type Message = Message$1<"holepunch.v1.Message"> & {
-  /**
-   * @generated from field: uint64 seq = 1;
-   */
-  seq: bigint;
-
-  /**
-   * @generated from field: bytes data = 2;
-   */
-  data: Uint8Array;
-
-  /**
-   * @generated from field: bool last = 3;
-   */
-  last: boolean;
-};
-
-/**
- * Describes the message holepunch.v1.Message.
- * Use `create(MessageSchema)` to create a new message.
- */
-export const MessageSchema: GenMessage<Message> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 25);
-
-/**
- * Cumulative acknowledgement: every chunk up to and including `seq` arrived.
- *
- * @generated from message holepunch.v1.MessageAck
- */
-export type MessageAck = Message$1<"holepunch.v1.MessageAck"> & {
-  /**
-   * @generated from field: uint64 seq = 1;
-   */
-  seq: bigint;
-};
-
-/**
- * Describes the message holepunch.v1.MessageAck.
- * Use `create(MessageAckSchema)` to create a new message.
- */
-export const MessageAckSchema: GenMessage<MessageAck> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 26);
-
-/**
  * The peer is ending the session.
  *
  * @generated from message holepunch.v1.Bye
  */
-export type Bye = Message$1<"holepunch.v1.Bye"> & {
+export type Bye = Message<"holepunch.v1.Bye"> & {
   /**
    * @generated from field: string reason = 1;
    */
@@ -1145,14 +1084,14 @@ export type Bye = Message$1<"holepunch.v1.Bye"> & {
  * Use `create(ByeSchema)` to create a new message.
  */
 export const ByeSchema: GenMessage<Bye> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 27);
+  messageDesc(file_holepunch_v1_holepunch, 25);
 
 /**
  * Session keepalive and RTT probe; answered with a Pong echoing `seq`.
  *
  * @generated from message holepunch.v1.Ping
  */
-export type Ping = Message$1<"holepunch.v1.Ping"> & {
+export type Ping = Message<"holepunch.v1.Ping"> & {
   /**
    * @generated from field: uint64 seq = 1;
    */
@@ -1164,12 +1103,12 @@ export type Ping = Message$1<"holepunch.v1.Ping"> & {
  * Use `create(PingSchema)` to create a new message.
  */
 export const PingSchema: GenMessage<Ping> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 28);
+  messageDesc(file_holepunch_v1_holepunch, 26);
 
 /**
  * @generated from message holepunch.v1.Pong
  */
-export type Pong = Message$1<"holepunch.v1.Pong"> & {
+export type Pong = Message<"holepunch.v1.Pong"> & {
   /**
    * @generated from field: uint64 seq = 1;
    */
@@ -1181,14 +1120,14 @@ export type Pong = Message$1<"holepunch.v1.Pong"> & {
  * Use `create(PongSchema)` to create a new message.
  */
 export const PongSchema: GenMessage<Pong> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 29);
+  messageDesc(file_holepunch_v1_holepunch, 27);
 
 /**
  * A request was refused. `txid` of the Envelope is the request's.
  *
  * @generated from message holepunch.v1.Error
  */
-export type Error = Message$1<"holepunch.v1.Error"> & {
+export type Error = Message<"holepunch.v1.Error"> & {
   /**
    * @generated from field: holepunch.v1.ErrorCode code = 1;
    */
@@ -1217,7 +1156,7 @@ export type Error = Message$1<"holepunch.v1.Error"> & {
  * Use `create(ErrorSchema)` to create a new message.
  */
 export const ErrorSchema: GenMessage<Error> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 30);
+  messageDesc(file_holepunch_v1_holepunch, 28);
 
 /**
  * Where a candidate address came from.

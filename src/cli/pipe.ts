@@ -1,0 +1,87 @@
+// hp-client --pipe: stdin and stdout as one raw, binary-safe, reliable
+// stream each way ("netcat over a punched hole"). Each side sends its stdin on
+// a "pipe" stream it opens once connected (ended at EOF) and copies the
+// peer's "pipe" stream to stdout. Done when ours is acknowledged and theirs
+// has ended. Progress on stderr only when stderr is a terminal.
+import type { Stream } from "../transport/index.ts";
+
+export const PIPE_LABEL = "pipe";
+const PROGRESS_INTERVAL_MS = 1000;
+
+export interface PipeSession {
+  /** For ClientOptions.onStream: takes the peer's "pipe" stream. */
+  onStream(stream: Stream, label: string): boolean;
+  /** Call once connected, with the stream this side opened. */
+  start(ours: Stream): void;
+}
+
+export function pipeSession(done: (code: number, why: string) => void): PipeSession {
+  let sent = 0;
+  let received = 0;
+  let oursDone = false;
+  let theirsDone = false;
+  let started = false;
+  const t0 = performance.now();
+  const finish = () => oursDone && theirsDone && done(0, "pipe complete");
+  const progress = process.stderr.isTTY
+    ? setInterval(() => {
+        const s = (performance.now() - t0) / 1000;
+        process.stderr.write(`\r${fmt(sent)} sent, ${fmt(received)} received, ${fmt((sent + received) / s)}/s   `);
+      }, PROGRESS_INTERVAL_MS)
+    : undefined;
+  const stop = () => progress && clearInterval(progress);
+
+  async function toStdout(stream: Stream): Promise<void> {
+    try {
+      for await (const chunk of stream) {
+        received += chunk.length;
+        if (!process.stdout.write(chunk)) await new Promise((r) => process.stdout.once("drain", r));
+      }
+      theirsDone = true;
+      stop();
+      finish();
+    } catch (e) {
+      stop();
+      done(1, `the peer's pipe failed: ${(e as Error).message}`);
+    }
+  }
+
+  async function fromStdin(stream: Stream): Promise<void> {
+    try {
+      for await (const chunk of Bun.stdin.stream()) {
+        sent += chunk.length;
+        if (!stream.write(chunk)) await stream.writable();
+      }
+      stream.end();
+      await stream.finished();
+      oursDone = true;
+      finish();
+    } catch (e) {
+      stop();
+      done(1, `our pipe failed: ${(e as Error).message}`);
+    }
+  }
+
+  return {
+    onStream(stream, label) {
+      if (label !== PIPE_LABEL) return false;
+      void toStdout(stream);
+      return true;
+    },
+    start(ours) {
+      if (started) return;
+      started = true;
+      void fromStdin(ours);
+    },
+  };
+}
+
+function fmt(bytes: number): string {
+  const units = ["B", "KiB", "MiB", "GiB"];
+  let i = 0;
+  while (bytes >= 1024 && i < units.length - 1) {
+    bytes /= 1024;
+    i++;
+  }
+  return `${bytes.toFixed(i ? 1 : 0)} ${units[i]}`;
+}
