@@ -39,3 +39,11 @@ describe("match", () => {
     expect(labelOf(parseForward("tcp:8080:22"))).toBe("tcp:22");
   });
 });
+
+test("UDP flow ids: reply bit, target port, flow number", async () => {
+  const { flowId, flowParts } = await import("../src/forward/udp.ts");
+  expect(flowParts(flowId(51820, 7))).toEqual({ reply: false, targetPort: 51820, n: 7 });
+  expect(flowParts(flowId(51820, 7, true))).toEqual({ reply: true, targetPort: 51820, n: 7 });
+  expect(flowParts(flowId(0, 32767))).toEqual({ reply: false, targetPort: 0, n: 32767 });
+  expect(flowId(65535, 32767, true)).toBe(0xffffffff);
+});

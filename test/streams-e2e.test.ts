@@ -97,3 +97,31 @@ test("--expose refuses a forward that names no exposed target", async () => {
   );
   expect(r).toBe("refused");
 }, 60_000);
+
+test("--forward udp / --expose udp: datagrams echo through the tunnel both ways, per-flow", async () => {
+  const echo = await Bun.udpSocket({ hostname: "127.0.0.1", port: 0, socket: { data: (s, buf, port, ip) => void s.send(buf, port, ip), error() {} } });
+  stops.push(() => echo.close());
+  server = await startServer({ host: "127.0.0.1", port: 0 });
+  const addr = `127.0.0.1:${server.port}`;
+  const alice = Bun.spawn(["bun", CLI, addr, "alice", "--expose", `udp:127.0.0.1:${echo.port}`], { stdin: "ignore", stdout: "ignore", stderr: "pipe", env: env("alice-u") });
+  procs.push(alice);
+  await waitFor(alice, /registered as alice/);
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const bob = Bun.spawn(["bun", CLI, addr, "bob", "alice", "--forward", `udp:${port}`], { stdin: "ignore", stdout: "ignore", stderr: "pipe", env: env("bob-u") });
+  procs.push(bob);
+  await waitFor(bob, /connected to alice/);
+  // Two local sources (two flows): each gets its own echoes back.
+  const got = new Map<number, string[]>();
+  const sockets = await Promise.all(
+    [0, 1].map(() => Bun.udpSocket({ hostname: "127.0.0.1", port: 0, socket: { data: (s, buf) => void got.get(s.port)!.push(Buffer.from(buf).toString()), error() {} } })),
+  );
+  for (const s of sockets) {
+    got.set(s.port, []);
+    stops.push(() => s.close());
+  }
+  for (let round = 0; round < 20 && [...got.values()].some((v) => v.length < 10); round++) {
+    for (const [i, s] of sockets.entries()) for (let k = 0; k < 10; k++) if (!got.get(s.port)!.includes(`s${i} ${k}`)) s.send(`s${i} ${k}`, port, "127.0.0.1");
+    await Bun.sleep(100);
+  }
+  for (const [i, s] of sockets.entries()) expect(new Set(got.get(s.port))).toEqual(new Set(Array.from({ length: 10 }, (_, k) => `s${i} ${k}`)));
+}, 60_000);

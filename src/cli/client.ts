@@ -21,6 +21,8 @@ import { renderText } from "./render.ts";
 import { PIPE_LABEL, pipeSession } from "./pipe.ts";
 import { labelOf, parseExpose, parseForward, type Expose, type Forward } from "../forward/spec.ts";
 import { acceptExposed, listenForward } from "../forward/tcp.ts";
+import { exposeUdp, flowParts, forwardUdp } from "../forward/udp.ts";
+import { resolveHost } from "../net/resolve.ts";
 import type { Stream } from "../transport/index.ts";
 
 const cli = cac("hp-client");
@@ -99,6 +101,13 @@ async function run(serverArg: string | undefined, name: string | undefined, peer
     }
   };
   const onStream = (stream: Stream, label: string): boolean => (pipe ? pipe.onStream(stream, label) : acceptExposed(stream, label, exposes, log));
+  if (forwards.filter((f) => f.proto === "udp").length > 1) fail("BAD_ARGUMENT", "one --forward udp per process");
+  // UDP: requests from the peer go to our exposed targets, replies to our forward.
+  const udpIps = new Map<string, string>();
+  for (const e of exposes) if (e.proto === "udp") udpIps.set(e.host, await resolveHost(e.host).catch(() => fail("BAD_ARGUMENT", `--expose udp:${e.host}: cannot resolve`)));
+  let udpForward: Awaited<ReturnType<typeof forwardUdp>> | undefined;
+  const udpExpose = exposeUdp(exposes, (h) => udpIps.get(h), (flow, d) => running?.client.sendDatagram(flow, d) ?? false, log);
+  const onDatagram = (flow: number, data: Uint8Array) => (flowParts(flow).reply ? udpForward?.onReply(flow, data) : udpExpose.onRequest(flow, data));
   let running: RunningClient | undefined;
   let exiting = false;
   const exit = (code: number, reason: string) => {
@@ -126,6 +135,7 @@ async function run(serverArg: string | undefined, name: string | undefined, peer
       lan: flags.lan === false ? false : undefined,
       stun,
       onStream,
+      onDatagram,
       addressTokens: fileTokens(defaultAddressTokensPath(), (m) => log.debug(m)),
       bindHost,
       bindPort,
@@ -146,9 +156,9 @@ async function run(serverArg: string | undefined, name: string | undefined, peer
   log.info(peer ? `registering as ${name}, then connecting to ${peer}` : `registering as ${name}, waiting for peers`, { server: args.server, id: identity.id });
 
   for (const f of forwards) {
-    if (f.proto !== "tcp") fail("BAD_ARGUMENT", `--forward ${f.proto}: only tcp is forwarded so far`);
     try {
-      listenForward(f, (label) => client.openStream(label), log);
+      if (f.proto === "udp") udpForward = await forwardUdp(f, (flow, d) => client.sendDatagram(flow, d), log);
+      else listenForward(f, (label) => client.openStream(label), log);
       log.info("forwarding", { listen: `127.0.0.1:${f.localPort}`, to: `${peer ?? "the peer"}'s ${labelOf(f)}` });
     } catch (e) {
       fail("SOCKET_ERROR", `--forward tcp:${f.localPort}: ${(e as Error).message}`);

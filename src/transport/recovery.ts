@@ -104,9 +104,9 @@ export class Recovery {
   onAck(ranges: readonly PnRange[], ackDelay: number, now: number, appLimited: boolean): AckOutcome | undefined {
     const largest = ranges[0]?.hi ?? -1;
     if (largest < 0 || largest > this.largestSent) return undefined;
+    if (largest > this.largestAcked) this.largestAcked = largest;
     const acked = this.takeAcked(ranges);
     if (acked.length === 0) return { acked, lost: [] };
-    if (largest > this.largestAcked) this.largestAcked = largest;
     const newest = acked[acked.length - 1]!;
     if (newest.pn === largest && acked.some((p) => p.ackEliciting)) {
       this.rtt.update(now - newest.timeSent, ackDelay, this.maxAckDelay);
