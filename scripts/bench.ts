@@ -20,6 +20,7 @@ await section("server load", benchServer);
 await section("stun vs coturn", async () => (await import("./bench/stun.ts")).benchStun());
 await section("connect", () => benchConnect());
 await section("connect through delayed NATs", async () => (await import("./bench/connect-nat.ts")).benchConnectNat());
+await section("throughput", async () => (await import("./bench/throughput.ts")).benchThroughput());
 await section("memory", benchMemory);
 
 const machine = `${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ${Math.round(totalmem() / 2 ** 30)} GiB, Bun ${Bun.version}, ${process.platform}`;

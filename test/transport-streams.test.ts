@@ -264,6 +264,17 @@ describe("datagrams", () => {
     expect(link.a.stats.datagramsDropped).toBe(a.datagramsDropped + 1);
   });
 
+  test("a datagram-only sender that keeps the window full grows it (no stream data needed)", async () => {
+    const link = new LossyLink({ seed: 9 }, {}, { onDatagram: () => {} });
+    const initial = link.a.stats.cwnd;
+    // A steady stream of datagrams, more than the window lets through (like a UDP forward under load).
+    for (let step = 0; step < 400; step++) {
+      for (let i = 0; i < 10; i++) link.a.sendDatagram(1, new Uint8Array(1000));
+      await link.run(() => false, 5);
+    }
+    expect(link.a.stats.cwnd).toBeGreaterThan(4 * initial);
+  });
+
   test("a burst beyond the congestion window is dropped and counted, not queued", async () => {
     const link = new LossyLink({ seed: 8 }, {}, { onDatagram: () => {} });
     let accepted = 0;

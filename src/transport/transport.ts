@@ -41,6 +41,8 @@ export class Transport {
   private lossTimerAt = -1;
   private isClosed = false;
   /** Largest datagram payload sendDatagram() accepts, bytes. */
+  /** sendDatagram() turned one away for want of window since the last flush. */
+  private datagramsRefused = false;
   readonly maxDatagramBytes: number;
 
   constructor(private readonly o: TransportOptions) {
@@ -86,6 +88,7 @@ export class Transport {
     const cc = this.recovery.cc;
     if (this.isClosed || data.length > this.maxDatagramBytes || !(flow >= 0 && flow <= 0xffffffff) || cc.bytesInFlight + this.datagramBytes + data.length > cc.cwnd) {
       this.c.datagramsDropped++;
+      if (!this.isClosed && data.length <= this.maxDatagramBytes) this.datagramsRefused = true;
       return false;
     }
     this.datagrams.push({ flow, data: data.slice() });
@@ -212,10 +215,15 @@ export class Transport {
         if (probe) this.probes--;
         if (!open) break;
       }
+      // Datagrams turned away for want of window count as demand too: a
+      // datagram-only sender (UDP forwarding) must grow the window like a stream.
+      const datagramDemand = this.datagramsRefused || this.datagrams.length > 0;
       this.c.datagramsDropped += this.datagrams.length;
       this.datagrams = [];
       this.datagramBytes = 0;
-      this.cwndLimited = cc.cwnd - cc.bytesInFlight < MIN_WINDOW_ROOM && (this.table.sendQueue.length > 0 || this.table.controls.length > 0);
+      this.datagramsRefused = false;
+      // (A refused datagram means the window was the limit, whatever room is left: it did not fit.)
+      this.cwndLimited = datagramDemand || (cc.cwnd - cc.bytesInFlight < MIN_WINDOW_ROOM && (this.table.sendQueue.length > 0 || this.table.controls.length > 0));
       this.armTimers(now);
     } finally {
       this.flushing = false;
