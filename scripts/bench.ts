@@ -21,6 +21,7 @@ await section("stun vs coturn", async () => (await import("./bench/stun.ts")).be
 await section("connect", () => benchConnect());
 await section("connect through delayed NATs", async () => (await import("./bench/connect-nat.ts")).benchConnectNat());
 await section("throughput", async () => (await import("./bench/throughput.ts")).benchThroughput());
+await section("throughput across the NAT harness", async () => (await import("./bench/throughput-nat.ts")).benchThroughputNat());
 await section("memory", benchMemory);
 
 const machine = `${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ${Math.round(totalmem() / 2 ** 30)} GiB, Bun ${Bun.version}, ${process.platform}`;
