@@ -231,6 +231,20 @@ describe("flow control", () => {
   }, 30_000);
 });
 
+test("close() leaves data that already arrived readable, and a received FIN still ends the stream cleanly", async () => {
+  const got: Uint8Array[] = [];
+  let server: import("../src/transport/index.ts").Stream | undefined;
+  const link = new LossyLink({ seed: 11 }, {}, { onStream: (s) => void (server = s) });
+  const s = link.a.open("x");
+  s.write(new Uint8Array(5000).fill(7));
+  s.end();
+  await link.run(() => server !== undefined && server.unread === 5000 && server.recvEnded === false, 2000);
+  await link.run(() => false, 200);
+  link.b.close(); // e.g. the peer's Bye arrives before the application read anything
+  for await (const c of server!) got.push(c);
+  expect(got.reduce((n, c) => n + c.length, 0)).toBe(5000);
+});
+
 describe("datagrams", () => {
   test("best effort: most arrive once, lost ones are never sent again, oversize ones are refused", async () => {
     const got = new Map<number, number>();

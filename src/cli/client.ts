@@ -80,7 +80,7 @@ async function run(serverArg: string | undefined, name: string | undefined, peer
   const { bindHost, bindPort, timeoutMs, peerKey } = args;
   name = args.name;
 
-  const pipe = flags.pipe ? pipeSession((code, why) => exit(code, why)) : undefined;
+  const pipe = flags.pipe ? pipeSession((code, why) => exit(code, why), ErrorCodes.PEER_LOST) : undefined;
   let exposes: Expose[] = [];
   let forwards: Forward[] = [];
   try {
@@ -93,8 +93,14 @@ async function run(serverArg: string | undefined, name: string | undefined, peer
   // With --pipe, stdout carries the data: events go to stderr.
   const out = pipe ? process.stderr : process.stdout;
   const emit = (e: ClientEvent) => {
+    // With --pipe, stdout is the data: chat lines from a peer not in pipe mode are not shown.
+    if (pipe && e.event === "message") return;
     if (json) out.write(JSON.stringify(e) + "\n");
     else renderText(e, log);
+    if (e.event === "disconnected" && pipe && !pipe.complete) {
+      log.error("the pipe broke: the peer left before both directions were complete", { reason: e.reason });
+      exit(ErrorCodes.PEER_LOST, "pipe broken");
+    }
     if (e.event === "connected" && pipe) {
       const ours = running?.client.openStream(PIPE_LABEL);
       if (ours) pipe.start(ours);

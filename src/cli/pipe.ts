@@ -13,9 +13,12 @@ export interface PipeSession {
   onStream(stream: Stream, label: string): boolean;
   /** Call once connected, with the stream this side opened. */
   start(ours: Stream): void;
+  /** Both directions are complete. */
+  readonly complete: boolean;
 }
 
-export function pipeSession(done: (code: number, why: string) => void): PipeSession {
+/** `failCode`: the exit code when a pipe breaks (the peer's stream reset, ours not delivered). */
+export function pipeSession(done: (code: number, why: string) => void, failCode: number): PipeSession {
   let sent = 0;
   let received = 0;
   let oursDone = false;
@@ -42,7 +45,7 @@ export function pipeSession(done: (code: number, why: string) => void): PipeSess
       finish();
     } catch (e) {
       stop();
-      done(1, `the peer's pipe failed: ${(e as Error).message}`);
+      done(failCode, `the peer's pipe failed: ${(e as Error).message}`);
     }
   }
 
@@ -58,11 +61,14 @@ export function pipeSession(done: (code: number, why: string) => void): PipeSess
       finish();
     } catch (e) {
       stop();
-      done(1, `our pipe failed: ${(e as Error).message}`);
+      done(failCode, `our pipe failed: ${(e as Error).message}`);
     }
   }
 
   return {
+    get complete() {
+      return oursDone && theirsDone;
+    },
     onStream(stream, label) {
       if (label !== PIPE_LABEL) return false;
       void toStdout(stream);

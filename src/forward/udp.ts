@@ -9,7 +9,7 @@
 // exposed target port asked for (0: the only UDP expose), bits 14..0 = the
 // forwarder's flow number (1..32767).
 import type { Logger } from "../log.ts";
-import type { Addr } from "../net/address.ts";
+import { normalizeIp, type Addr } from "../net/address.ts";
 import { bindUdp, type UdpEndpoint } from "../net/udp.ts";
 import { type Expose, type Forward, matchExpose } from "./spec.ts";
 
@@ -81,7 +81,9 @@ export function exposeUdp(exposes: readonly Expose[], resolveIp: (host: string) 
       if (!e) {
         if (flows.size >= MAX_FLOWS) return;
         const reply = flowId(targetPort, flowParts(flow).n, true);
-        const socket = bindUdp({ hostname: ip.includes(":") ? "::" : "0.0.0.0", port: 0, log, onPacket: (bytes) => void send(reply, new Uint8Array(bytes)) }).catch((err: Error) => {
+        // Only the target's answers go back to the peer: anything else reaching this socket is dropped.
+        const fromTarget = (a: Addr) => a.ip === normalizeIp(ip) && a.port === target.port;
+        const socket = bindUdp({ hostname: ip.includes(":") ? "::" : "0.0.0.0", port: 0, log, onPacket: (bytes, from) => void (fromTarget(from) && send(reply, new Uint8Array(bytes))) }).catch((err: Error) => {
           log.warn("UDP expose: no socket", { error: err.message });
           return undefined;
         });

@@ -79,6 +79,8 @@ export class Rendezvous {
   readonly registry: Registry;
   readonly stats = new Stats();
   private readonly limiter: RateLimiter;
+  /** Per-IP limits are on (hp-server --rate 0 turns them off). */
+  private readonly limitsOn: boolean;
   private readonly nameLimiter: RateLimiter;
   private readonly registrar: Registrar;
   readonly relays: RelayTable | undefined;
@@ -103,6 +105,7 @@ export class Rendezvous {
       opts.maxPerIp ?? MAX_NAMES_PER_IP,
       EVICT_SILENT_AFTER_KEEPALIVES * this.keepaliveMs,
     );
+    this.limitsOn = (opts.ratePerSecond ?? RATE_PER_IP_PER_SECOND) !== Number.POSITIVE_INFINITY;
     this.limiter = new RateLimiter(
       opts.ratePerSecond ?? RATE_PER_IP_PER_SECOND,
       opts.rateBurst ?? RATE_BURST_PER_IP,
@@ -300,10 +303,14 @@ export class Rendezvous {
    * bounds what a spoofer can reflect (see docs/security.md).
    */
   answerStun(bytes: Uint8Array, from: Addr, sockets?: StunSockets, alloc?: (bytes: number) => Uint8Array): { reply: Uint8Array; viaOther: boolean } | undefined {
-    this.stats.count("received");
-    if (!this.allowFrom(from, this.opts.now(), false)) return undefined;
+    if (this.limitsOn && !this.allowFrom(from, this.opts.now(), false)) return void this.stats.count("received");
     const v = answerStun(bytes, from, sockets, alloc);
-    if ("drop" in v) return void this.stats.drop(v.drop);
+    if ("drop" in v) {
+      this.stats.count("received");
+      return void this.stats.drop(v.drop);
+    }
+    if (v.answered === "binding") return this.stats.stunBinding(v.reply.length), v;
+    this.stats.count("received");
     this.stats.count(`stun_${v.answered}`);
     this.stats.count("sent");
     this.stats.count("sent_bytes", v.reply.length);

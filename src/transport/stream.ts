@@ -129,11 +129,18 @@ export class Stream implements AsyncIterable<Uint8Array> {
 
   /** The next chunk already here, without waiting; undefined when none is (check recvEnded for the end). */
   readSync(): Uint8Array | undefined {
-    return this.error ? undefined : this.take();
+    return this.error && this.error.code !== "TRANSPORT_CLOSED" ? undefined : this.take();
   }
 
   /** The next chunk of data, or undefined after the peer's FIN. Rejects if the stream fails. One reader at a time. */
   read(): Promise<Uint8Array | undefined> {
+    // The session closing (e.g. the peer's Bye right after its last ACK) leaves what
+    // already arrived readable, and a FIN that arrived still ends the stream cleanly.
+    if (this.error?.code === "TRANSPORT_CLOSED" && !this.reader) {
+      const chunk = this.take();
+      if (chunk) return Promise.resolve(chunk);
+      if (this.recvEnded) return Promise.resolve(undefined);
+    }
     if (this.error) return Promise.reject(this.error);
     if (this.reader) return Promise.reject(new BadArgumentError(`stream ${this.id}: read() while another read() waits`));
     const chunk = this.take();
