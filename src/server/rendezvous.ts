@@ -36,43 +36,16 @@ import { equalBytes } from "../crypto/kdf.ts";
 import { initiateAuth } from "../crypto/server-auth.ts";
 import { candidatesOf, Introductions } from "./introductions.ts";
 import { Registrar } from "./registrar.ts";
+import type { RendezvousOptions } from "./rendezvous-options.ts";
 import { SecondAddresses } from "./second-addresses.ts";
 import { answerStun, type StunSockets } from "./stun-responder.ts";
 import { packMapping, unpackMapping } from "./mapping.ts";
-import { RelayTable, type RelayLimits } from "./relay.ts";
+import { RelayTable } from "./relay.ts";
 import { Registry, type Registration } from "./registry.ts";
 import { RateLimiter } from "./rate-limit.ts";
 import { Stats } from "./stats.ts";
 
-export interface RendezvousOptions {
-  send: (bytes: Uint8Array, to: Addr) => void;
-  now: () => number;
-  randomBytes?: (n: number) => Uint8Array;
-  log?: Logger;
-  /** Registry size cap (default 100,000). */
-  maxClients?: number;
-  /** Registration lifetime without refresh, ms (default 45 s). */
-  ttlMs?: number;
-  /** The main port (reported in NatProbeAck). */
-  port?: number;
-  /** Keepalive interval told to clients, ms (default 10 s). */
-  keepaliveMs?: number;
-  /** Requests per second per source IP (default 50, burst 100). */
-  ratePerSecond?: number;
-  rateBurst?: number;
-  /** Names one source IP may hold (default 64). */
-  maxPerIp?: number;
-  /** Register and HolePunchRequest per second per name (default 10, burst 20). */
-  ratePerName?: number;
-  /** Private servers: only these name -> key pairs may register. */
-  allow?: Map<string, Uint8Array>;
-  /** Private servers: a Register must carry this token. */
-  token?: string;
-  /** Relay for peers that cannot punch (default on, with the limits in constants.ts); false turns it off. */
-  relay?: Partial<RelayLimits> | false;
-  /** This server's own IP addresses (it answers on the main port there), offered to clients for an additional registration in their other address family. */
-  serverIps?: string[];
-}
+export type { RendezvousOptions } from "./rendezvous-options.ts";
 
 
 export class Rendezvous {
