@@ -97,10 +97,7 @@ async function run(serverArg: string | undefined, name: string | undefined, peer
     if (pipe && e.event === "message") return;
     if (json) out.write(JSON.stringify(e) + "\n");
     else renderText(e, log);
-    if (e.event === "disconnected" && pipe && !pipe.complete) {
-      log.error("the pipe broke: the peer left before both directions were complete", { reason: e.reason });
-      exit(ErrorCodes.PEER_LOST, "pipe broken");
-    }
+    if (e.event === "disconnected" && pipe) pipe.disconnected(e.reason);
     if (e.event === "connected" && pipe) {
       const ours = running?.client.openStream(PIPE_LABEL);
       if (ours) pipe.start(ours);
@@ -147,7 +144,8 @@ async function run(serverArg: string | undefined, name: string | undefined, peer
       bindPort,
       log,
       onEvent: emit,
-      onDone: (code) => exit(code, "done"),
+      // With --pipe a peer that left normally is not the end: the pipe's streams still settle (what arrived is written out).
+      onDone: (code) => (pipe && code === 0 && !pipe.complete ? undefined : exit(code, "done")),
     });
   } catch (e) {
     if (isHpError(e)) {

@@ -15,6 +15,12 @@ export interface PipeSession {
   start(ours: Stream): void;
   /** Both directions are complete. */
   readonly complete: boolean;
+  /**
+   * The session ended. With both streams under way their outcome decides (what
+   * arrived is still written out; an unacknowledged stream of ours fails);
+   * without them the pipe is broken now.
+   */
+  disconnected(why: string): void;
 }
 
 /** `failCode`: the exit code when a pipe breaks (the peer's stream reset, ours not delivered). */
@@ -24,6 +30,7 @@ export function pipeSession(done: (code: number, why: string) => void, failCode:
   let oursDone = false;
   let theirsDone = false;
   let started = false;
+  let theirsSeen = false;
   const t0 = performance.now();
   const finish = () => oursDone && theirsDone && done(0, "pipe complete");
   const progress = process.stderr.isTTY
@@ -69,8 +76,16 @@ export function pipeSession(done: (code: number, why: string) => void, failCode:
     get complete() {
       return oursDone && theirsDone;
     },
+    disconnected(why) {
+      if (oursDone && theirsDone) return;
+      if (!started || !theirsSeen) {
+        stop();
+        done(failCode, `the pipe broke: ${why}`);
+      }
+    },
     onStream(stream, label) {
       if (label !== PIPE_LABEL) return false;
+      theirsSeen = true;
       void toStdout(stream);
       return true;
     },
