@@ -6,6 +6,12 @@
 import type { Stream } from "../transport/index.ts";
 
 export const PIPE_LABEL = "pipe";
+/**
+ * The Bye reason a side sends once its pipe is complete. The peer takes it as
+ * proof that its own stream arrived whole (the sender had read it to the
+ * FIN), even if the last ACK was lost on the way.
+ */
+export const PIPE_COMPLETE = "pipe complete";
 const PROGRESS_INTERVAL_MS = 1000;
 
 export interface PipeSession {
@@ -31,8 +37,10 @@ export function pipeSession(done: (code: number, why: string) => void, failCode:
   let theirsDone = false;
   let started = false;
   let theirsSeen = false;
+  /** The peer closed with PIPE_COMPLETE: it read our stream to its end. */
+  let peerComplete = false;
   const t0 = performance.now();
-  const finish = () => oursDone && theirsDone && done(0, "pipe complete");
+  const finish = () => oursDone && theirsDone && done(0, PIPE_COMPLETE);
   const progress = process.stderr.isTTY
     ? setInterval(() => {
         const s = (performance.now() - t0) / 1000;
@@ -67,6 +75,12 @@ export function pipeSession(done: (code: number, why: string) => void, failCode:
       oursDone = true;
       finish();
     } catch (e) {
+      if (peerComplete) {
+        // Our last ACK was lost, but the peer read everything we sent.
+        oursDone = true;
+        finish();
+        return;
+      }
       stop();
       done(failCode, `our pipe failed: ${(e as Error).message}`);
     }
@@ -78,6 +92,7 @@ export function pipeSession(done: (code: number, why: string) => void, failCode:
     },
     disconnected(why) {
       if (oursDone && theirsDone) return;
+      if (why.endsWith(`: ${PIPE_COMPLETE}`)) peerComplete = true;
       if (!started || !theirsSeen) {
         stop();
         done(failCode, `the pipe broke: ${why}`);
