@@ -4,7 +4,7 @@
 // reports what happens through onEvent.
 import { MappingKind, type Envelope, type HolePunchInitiate } from "../gen/holepunch/v1/holepunch_pb.ts";
 import type { BirthdayRole } from "./birthday.ts";
-import { DEFAULT_CONNECT_TIMEOUT, second } from "../constants.ts";
+import { DEFAULT_CONNECT_TIMEOUT, INTRODUCTION_TTL, second } from "../constants.ts";
 import { equalBytes } from "../crypto/kdf.ts";
 import { fingerprint, keyToText } from "../identity/keys.ts";
 import type { Timer } from "../clock.ts";
@@ -74,8 +74,13 @@ export class HolePunchClient {
     );
     const own = { name: opts.name, identity: opts.identity, software: SOFTWARE, token: opts.token };
     // A session under way learns the new address through fresh Initiates (both sides get one).
-    // Only while punching: a connected session's introduction may have expired, and a new token would supersede it.
-    const askAgain = () => this.link?.state === "punching" && this.server.askAgain(this.link.opts.peerName);
+    // Only while the attempt's introduction surely lives (a new token would supersede the session):
+    // punching, or connected for less than half the introduction's lifetime (an IPv6 path may still win).
+    const askAgain = () => {
+      const link = this.link;
+      const fresh = link && (link.state === "punching" || (link.state === "connected" && opts.clock.now() - link.startedAt < INTRODUCTION_TTL / 2));
+      if (fresh) this.server.askAgain(link.opts.peerName);
+    };
     this.second = new SecondRegistration(opts.clock, (body, txid, to) => opts.send(encodePacket(body, txid), to), this.log, own, askAgain);
   }
 

@@ -54,7 +54,8 @@ export class PeerLink implements FrameSink {
   private candidates: Addr[];
   private probeSeq = 0n;
   private probesSent = new Map<bigint, number>();
-  private readonly startedAt: number;
+  /** When this attempt started (its introduction is at most this old). */
+  readonly startedAt: number;
   private probeTimer: Timer | undefined;
   /** Connected over IPv4 directly: until then, keep probing the peer's IPv6 candidates (and keep the keys that prove them). */
   private preferV6Until = 0;
