@@ -3,7 +3,7 @@
 // registered first, and several requests in flight each. Replies are counted,
 // not decoded, to spare the generator. Reports replies/s and the server's CPU
 // time per reply (from /proc, so it does not depend on the generator's speed).
-import { readFileSync } from "node:fs";
+import { cpuSeconds } from "./proc-stats.ts";
 import { join } from "node:path";
 import { generateIdentity } from "../../src/identity/keys.ts";
 import { decodePacket, encodePacket, type Body } from "../../src/protocol/packet.ts";
@@ -12,14 +12,9 @@ import { hello, keepalive, punchRequest, signedRegister } from "../../test/suppo
 const SOCKETS = 32;
 const IN_FLIGHT = 8;
 const SECONDS = 3;
-const CLK_TCK = 100;
 /** One key per generator name, kept across runs: a name stays bound to its key. */
 const genIds = Array.from({ length: SOCKETS }, () => generateIdentity());
 
-function cpuTicks(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  return Number(f[11]) + Number(f[12]); // utime + stime
-}
 
 async function startServerProcess() {
   const root = join(import.meta.dir, "../..");
@@ -92,7 +87,7 @@ async function load(port: number, pid: number, make: (i: number, secret: Uint8Ar
   packets = gens.map((g, i) => encodePacket(make(i, g.secret!), BigInt(i + 1)));
   for (const g of gens) g.loading = true;
   const t0 = performance.now();
-  const c0 = cpuTicks(pid);
+  const c0 = cpuSeconds(pid) ?? 0;
   const gen0 = process.cpuUsage();
   gens.forEach((g, i) => {
     for (let k = 0; k < IN_FLIGHT; k++) g.socket.send(packets[i]!, port, "127.0.0.1");
@@ -107,7 +102,7 @@ async function load(port: number, pid: number, make: (i: number, secret: Uint8Ar
   await Bun.sleep(SECONDS * 1000);
   clearInterval(refill);
   const secs = (performance.now() - t0) / 1000;
-  const serverCpu = (cpuTicks(pid) - c0) / CLK_TCK;
+  const serverCpu = (cpuSeconds(pid) ?? 0) - c0;
   const genCpu = process.cpuUsage(gen0);
   for (const g of gens) g.socket.close();
   return { rate: replies / secs, serverUsPerReq: (serverCpu * 1e6) / replies, genCpuShare: (genCpu.user + genCpu.system) / 1e6 / secs };

@@ -6,7 +6,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { canRunNatTests, Internet } from "../../test/nat/harness.ts";
 
 const MiB = 1024 * 1024;
@@ -39,11 +39,9 @@ export async function benchThroughputNat(): Promise<Array<[string, string]>> {
     const output = join(work, "out.bin");
     const data = randomBytes(PIPE_BYTES);
     writeFileSync(input, data);
-    const env = (h: { ns: string; name: string }) => ({ XDG_CONFIG_HOME: dirname(e2e.clientConfigDir(h as never)) });
-    const cmd = (args: string, redirect: string) => `exec ${e2e.CLIENT_BIN} ${e2e.RENDEZVOUS} ${args} --log-format json ${redirect}`;
-    const alice = net.spawn(pair.alice.ns, ["sh", "-c", cmd("alice --pipe", `< /dev/null > ${output}`)], { env: env(pair.alice) });
+    const alice = e2e.shellClient(net, pair.alice, "alice --pipe", `< /dev/null > ${output}`);
     await alice.waitFor((l) => e2e.text(l).includes("registered"), 15_000, { stream: "stderr", what: "alice registered" });
-    const bob = net.spawn(pair.bob.ns, ["sh", "-c", cmd("bob alice --pipe --no-relay", `< ${input} > /dev/null`)], { env: env(pair.bob) });
+    const bob = e2e.shellClient(net, pair.bob, "bob alice --pipe --no-relay", `< ${input} > /dev/null`);
     await bob.waitFor((l) => e2e.text(l).includes("connected"), 20_000, { stream: "stderr", what: "bob connected" });
     const t0 = performance.now();
     await alice.waitExit(300_000);

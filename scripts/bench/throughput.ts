@@ -16,6 +16,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { cpuSeconds } from "./proc-stats.ts";
 import type { Subprocess } from "bun";
 import { startServer } from "../../src/server/udp-server.ts";
 import { Transport } from "../../src/transport/index.ts";
@@ -39,22 +40,11 @@ const SAMPLE_EVERY = 100;
 const PIPE_BYTES = 64 * MiB;
 const PIPE_DEADLINE = 30 * second;
 const START_DEADLINE = 10 * second;
-const CLK_TCK = 100;
 const CLI = join(import.meta.dir, "../../src/cli/client.ts");
 
 const children = new Set<Subprocess>();
 const MBps = (bytesPerSecond: number) => `${(bytesPerSecond / 1e6).toFixed(1)} MB/s`;
 const wall = () => performance.timeOrigin + performance.now();
-
-/** utime + stime of pid, seconds; undefined where /proc is missing or the process is gone. */
-function cpuSeconds(pid: number): number | undefined {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
-  } catch {
-    return undefined;
-  }
-}
 
 /**
  * Datagrams the kernel dropped on pid's UDP sockets (receive buffer full),

@@ -102,6 +102,12 @@ process.on("exit", () => rmSync(configRoot, { recursive: true, force: true }));
 /** The config dir (identity, known peers, address tokens) the clients on `host` use. */
 export const clientConfigDir = (host: Host) => join(configRoot, host.ns, "hole-punch");
 
+/** hp-client in a host's namespace through sh, so stdin/stdout can be files (`redirect`, e.g. "< in > out"). */
+export function shellClient(net: Internet, host: Host, args: string, redirect: string): Proc {
+  const env = { XDG_CONFIG_HOME: join(configRoot, host.ns) };
+  return net.spawn(host.ns, ["sh", "-c", `exec ${CLIENT_BIN} ${RENDEZVOUS} ${args} --log-format json ${redirect}`], { env });
+}
+
 export function client(net: Internet, host: Host, args: string[]): Proc {
   return net.spawn(host.ns, [CLIENT_BIN, RENDEZVOUS, ...args, "--json"], { env: { XDG_CONFIG_HOME: join(configRoot, host.ns) } });
 }

@@ -6,19 +6,12 @@ import { expect, test } from "bun:test";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { apart, clientConfigDir, CLIENT_BIN, natDescribe, RENDEZVOUS, startServer, text, withOutputs } from "./e2e.ts";
-import type { Internet } from "./harness.ts";
+import { join } from "node:path";
+import { apart, natDescribe, shellClient, startServer, text, withOutputs } from "./e2e.ts";
 
 const work = mkdtempSync(join(tmpdir(), "hp-nat-streams-"));
 process.on("exit", () => rmSync(work, { recursive: true, force: true }));
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
-
-/** hp-client in a host's namespace through sh, so stdin/stdout can be files. */
-function shellClient(net: Internet, host: { ns: string; name: string }, args: string, redirect: string) {
-  const env = { XDG_CONFIG_HOME: dirname(clientConfigDir(host as never)) };
-  return net.spawn(host.ns, ["sh", "-c", `exec ${CLIENT_BIN} ${RENDEZVOUS} ${args} --log-format json ${redirect}`], { env });
-}
 
 natDescribe("streams through real NATs", (fresh) => {
   test("--pipe: 20 MiB across two cone NATs with 10 % loss each way arrives byte-identical", async () => {
