@@ -77,6 +77,10 @@ export function validateEnvelope(env: Envelope): string | undefined {
     }
     case "natProbe":
       return undefined;
+    case "punchReport": {
+      const o = b.value.outcome;
+      return badSecret(b.value.secret) ?? badToken(b.value.token) ?? (o >= 1 && o <= 3 ? undefined : `unknown punch outcome ${o}`);
+    }
     case "natProbeAck": {
       const n = b.value.altIp.length;
       return badAddress(b.value.observed) ?? (n === 0 || n === 4 || n === 16 ? undefined : `alternate IP of ${n} bytes`);

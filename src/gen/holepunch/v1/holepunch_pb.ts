@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file holepunch/v1/holepunch.proto.
  */
 export const file_holepunch_v1_holepunch: GenFile = /*@__PURE__*/
-  fileDesc("Chxob2xlcHVuY2gvdjEvaG9sZXB1bmNoLnByb3RvEgxob2xlcHVuY2gudjEi2wYKCEVudmVsb3BlEgwKBHR4aWQYASABKAQSKgoIcmVnaXN0ZXIYCiABKAsyFi5ob2xlcHVuY2gudjEuUmVnaXN0ZXJIABIsCglrZWVwYWxpdmUYCyABKAsyFy5ob2xlcHVuY2gudjEuS2VlcGFsaXZlSAASPAoSaG9sZV9wdW5jaF9yZXF1ZXN0GAwgASgLMh4uaG9sZXB1bmNoLnYxLkhvbGVQdW5jaFJlcXVlc3RIABIuCgp1bnJlZ2lzdGVyGA0gASgLMhguaG9sZXB1bmNoLnYxLlVucmVnaXN0ZXJIABItCgpyZWxheV9kYXRhGA4gASgLMhcuaG9sZXB1bmNoLnYxLlJlbGF5RGF0YUgAEisKCW5hdF9wcm9iZRgPIAEoCzIWLmhvbGVwdW5jaC52MS5OYXRQcm9iZUgAEjEKDHJlZ2lzdGVyX2FjaxgUIAEoCzIZLmhvbGVwdW5jaC52MS5SZWdpc3RlckFja0gAEjMKDWtlZXBhbGl2ZV9hY2sYFSABKAsyGi5ob2xlcHVuY2gudjEuS2VlcGFsaXZlQWNrSAASTQobaG9sZV9wdW5jaF9yZXNwb25zZV91bmtub3duGBYgASgLMiYuaG9sZXB1bmNoLnYxLkhvbGVQdW5jaFJlc3BvbnNlVW5rbm93bkgAEj4KE2hvbGVfcHVuY2hfaW5pdGlhdGUYFyABKAsyHy5ob2xlcHVuY2gudjEuSG9sZVB1bmNoSW5pdGlhdGVIABIkCgVlcnJvchgYIAEoCzITLmhvbGVwdW5jaC52MS5FcnJvckgAEiwKCWNoYWxsZW5nZRgZIAEoCzIXLmhvbGVwdW5jaC52MS5DaGFsbGVuZ2VIABIyCg1uYXRfcHJvYmVfYWNrGBogASgLMhkuaG9sZXB1bmNoLnYxLk5hdFByb2JlQWNrSAASLwoLcHVuY2hfcHJvYmUYHiABKAsyGC5ob2xlcHVuY2gudjEuUHVuY2hQcm9iZUgAEisKCXB1bmNoX2FjaxgfIAEoCzIWLmhvbGVwdW5jaC52MS5QdW5jaEFja0gAEiYKBnNlYWxlZBgjIAEoCzIULmhvbGVwdW5jaC52MS5TZWFsZWRIAEIGCgRib2R5SgQIIBAhSgQIIRAiSgQIIhAjIiMKB0FkZHJlc3MSCgoCaXAYASABKAwSDAoEcG9ydBgCIAEoDSKIAgoIUmVnaXN0ZXISDAoEbmFtZRgBIAEoCRISCgpwdWJsaWNfa2V5GAIgASgMEi4KD2xvY2FsX2FkZHJlc3NlcxgDIAMoCzIVLmhvbGVwdW5jaC52MS5BZGRyZXNzEhAKCHNvZnR3YXJlGAQgASgJEg4KBmNvb2tpZRgFIAEoDBIRCglzaWduYXR1cmUYBiABKAwSDQoFdG9rZW4YByABKAkSEgoKYWRkaXRpb25hbBgIIAEoCBISCgpjb25uZWN0X3RvGAkgASgJEhUKDWFkZHJlc3NfdG9rZW4YCiABKAwSFgoOY2xpZW50X3RpbWVfbXMYCyABKAQSDwoHcGFkZGluZxgPIAEoDCIbCglDaGFsbGVuZ2USDgoGY29va2llGAEgASgMIsIBCgtSZWdpc3RlckFjaxIMCgRuYW1lGAEgASgJEicKCG9ic2VydmVkGAIgASgLMhUuaG9sZXB1bmNoLnYxLkFkZHJlc3MSDgoGdHRsX21zGAMgASgNEhQKDGtlZXBhbGl2ZV9tcxgEIAEoDRIOCgZzZWNyZXQYBSABKAwSLwoQc2VydmVyX2FkZHJlc3NlcxgGIAMoCzIVLmhvbGVwdW5jaC52MS5BZGRyZXNzEhUKDWFkZHJlc3NfdG9rZW4YByABKAwiaAoJS2VlcGFsaXZlEgwKBG5hbWUYASABKAkSDgoGc2VjcmV0GAIgASgMEioKB21hcHBpbmcYAyABKA4yGS5ob2xlcHVuY2gudjEuTWFwcGluZ0tpbmQSEQoJcG9ydF9zdGVwGAQgASgRIioKClVucmVnaXN0ZXISDAoEbmFtZRgBIAEoCRIOCgZzZWNyZXQYAiABKAwiNwoMS2VlcGFsaXZlQWNrEicKCG9ic2VydmVkGAEgASgLMhUuaG9sZXB1bmNoLnYxLkFkZHJlc3MicQoQSG9sZVB1bmNoUmVxdWVzdBIOCgZ0YXJnZXQYASABKAkSDgoGc2VjcmV0GAIgASgMEioKB21hcHBpbmcYAyABKA4yGS5ob2xlcHVuY2gudjEuTWFwcGluZ0tpbmQSEQoJcG9ydF9zdGVwGAQgASgRIioKGEhvbGVQdW5jaFJlc3BvbnNlVW5rbm93bhIOCgZ0YXJnZXQYASABKAki7QEKEUhvbGVQdW5jaEluaXRpYXRlEhEKCXBlZXJfbmFtZRgBIAEoCRIrCgpjYW5kaWRhdGVzGAIgAygLMhcuaG9sZXB1bmNoLnYxLkNhbmRpZGF0ZRINCgV0b2tlbhgDIAEoDBIRCglpbml0aWF0b3IYBCABKAgSEAoIcGVlcl9rZXkYBSABKAwSDAoEYXV0aBgGIAEoDBINCgVyZWxheRgHIAEoCBIvCgxwZWVyX21hcHBpbmcYCCABKA4yGS5ob2xlcHVuY2gudjEuTWFwcGluZ0tpbmQSFgoOcGVlcl9wb3J0X3N0ZXAYCSABKBEiOwoJUmVsYXlEYXRhEg0KBXRva2VuGAEgASgMEg4KBnNlY3JldBgCIAEoDBIPCgdwYXlsb2FkGAMgASgMIhsKCE5hdFByb2JlEg8KB3BhZGRpbmcYASABKAwibQoLTmF0UHJvYmVBY2sSJwoIb2JzZXJ2ZWQYASABKAsyFS5ob2xlcHVuY2gudjEuQWRkcmVzcxITCgtzZXJ2ZXJfcG9ydBgCIAEoDRIQCghhbHRfcG9ydBgDIAEoDRIOCgZhbHRfaXAYBCABKAwiXgoJQ2FuZGlkYXRlEiYKB2FkZHJlc3MYASABKAsyFS5ob2xlcHVuY2gudjEuQWRkcmVzcxIpCgRraW5kGAIgASgOMhsuaG9sZXB1bmNoLnYxLkNhbmRpZGF0ZUtpbmQiMQoJSGFuZHNoYWtlEhEKCWVwaGVtZXJhbBgBIAEoDBIRCglzaWduYXR1cmUYAiABKAwiZwoKUHVuY2hQcm9iZRINCgV0b2tlbhgBIAEoDBIRCglmcm9tX25hbWUYAiABKAkSCwoDc2VxGAMgASgEEioKCWhhbmRzaGFrZRgEIAEoCzIXLmhvbGVwdW5jaC52MS5IYW5kc2hha2UiigEKCFB1bmNoQWNrEg0KBXRva2VuGAEgASgMEgsKA3NlcRgCIAEoBBInCghvYnNlcnZlZBgDIAEoCzIVLmhvbGVwdW5jaC52MS5BZGRyZXNzEioKCWhhbmRzaGFrZRgEIAEoCzIXLmhvbGVwdW5jaC52MS5IYW5kc2hha2USDQoFcHJvb2YYBSABKAwiSwoGU2VhbGVkEg0KBXRva2VuGAEgASgMEg0KBWVwb2NoGAIgASgNEg8KB2NvdW50ZXIYAyABKAQSEgoKY2lwaGVydGV4dBgEIAEoDCK+AQoJUGVlckZyYW1lEiAKA2J5ZRgDIAEoCzIRLmhvbGVwdW5jaC52MS5CeWVIABIiCgRwaW5nGAQgASgLMhIuaG9sZXB1bmNoLnYxLlBpbmdIABIiCgRwb25nGAUgASgLMhIuaG9sZXB1bmNoLnYxLlBvbmdIABIyCgl0cmFuc3BvcnQYBiABKAsyHS5ob2xlcHVuY2gudjEuVHJhbnNwb3J0UGFja2V0SABCBwoFZnJhbWVKBAgBEAJKBAgCEAMihgIKD1RyYW5zcG9ydFBhY2tldBIOCgZudW1iZXIYASABKAQSJwoDYWNrGAIgASgLMhouaG9sZXB1bmNoLnYxLlRyYW5zcG9ydEFjaxIpCgZjaHVua3MYAyADKAsyGS5ob2xlcHVuY2gudjEuU3RyZWFtQ2h1bmsSLQoIY29udHJvbHMYBCADKAsyGy5ob2xlcHVuY2gudjEuU3RyZWFtQ29udHJvbBIyCglkYXRhZ3JhbXMYBSADKAsyHy5ob2xlcHVuY2gudjEuVHJhbnNwb3J0RGF0YWdyYW0SEAoIbWF4X2RhdGEYBiABKAQSGgoSYWNrX2VsaWNpdGluZ19waW5nGAcgASgIIlcKDFRyYW5zcG9ydEFjaxIPCgdsYXJnZXN0GAEgASgEEhAKCGRlbGF5X3VzGAIgASgNEhQKDGZpcnN0X2xlbmd0aBgDIAEoBBIOCgZyYW5nZXMYBCADKAQiVgoLU3RyZWFtQ2h1bmsSDgoGc3RyZWFtGAEgASgNEg4KBm9mZnNldBgCIAEoBBIMCgRkYXRhGAMgASgMEgsKA2ZpbhgEIAEoCBIMCgRvcGVuGAUgASgJIlIKDVN0cmVhbUNvbnRyb2wSDgoGc3RyZWFtGAEgASgNEhIKCm1heF9vZmZzZXQYAiABKAQSDQoFcmVzZXQYAyABKA0SDgoGcmVmdXNlGAQgASgNIi8KEVRyYW5zcG9ydERhdGFncmFtEgwKBGZsb3cYASABKA0SDAoEZGF0YRgCIAEoDCIVCgNCeWUSDgoGcmVhc29uGAEgASgJIhMKBFBpbmcSCwoDc2VxGAEgASgEIhMKBFBvbmcSCwoDc2VxGAEgASgEInMKBUVycm9yEiUKBGNvZGUYASABKA4yFy5ob2xlcHVuY2gudjEuRXJyb3JDb2RlEg8KB21lc3NhZ2UYAiABKAkSFgoOcmV0cnlfYWZ0ZXJfbXMYAyABKA0SGgoSc3VwcG9ydGVkX3ZlcnNpb25zGAQgAygNKmYKDUNhbmRpZGF0ZUtpbmQSHgoaQ0FORElEQVRFX0tJTkRfVU5TUEVDSUZJRUQQABIbChdDQU5ESURBVEVfS0lORF9PQlNFUlZFRBABEhgKFENBTkRJREFURV9LSU5EX0xPQ0FMEAIqggEKC01hcHBpbmdLaW5kEhwKGE1BUFBJTkdfS0lORF9VTlNQRUNJRklFRBAAEhwKGE1BUFBJTkdfS0lORF9JTkRFUEVOREVOVBABEhoKFk1BUFBJTkdfS0lORF9ERVBFTkRFTlQQAhIbChdNQVBQSU5HX0tJTkRfU0VRVUVOVElBTBADKpcCCglFcnJvckNvZGUSGgoWRVJST1JfQ09ERV9VTlNQRUNJRklFRBAAEhsKF0VSUk9SX0NPREVfTkFNRV9JTlZBTElEEAESGQoVRVJST1JfQ09ERV9OQU1FX1RBS0VOEAISGwoXRVJST1JfQ09ERV9SQVRFX0xJTUlURUQQAxIiCh5FUlJPUl9DT0RFX1VOU1VQUE9SVEVEX1ZFUlNJT04QBBIdChlFUlJPUl9DT0RFX05PVF9SRUdJU1RFUkVEEAUSHAoYRVJST1JfQ09ERV9SRUdJU1RSWV9GVUxMEAYSHAoYRVJST1JfQ09ERV9CQURfU0lHTkFUVVJFEAcSGgoWRVJST1JfQ09ERV9OT1RfQUxMT1dFRBAIYgZwcm90bzM");
+  fileDesc("Chxob2xlcHVuY2gvdjEvaG9sZXB1bmNoLnByb3RvEgxob2xlcHVuY2gudjEijgcKCEVudmVsb3BlEgwKBHR4aWQYASABKAQSKgoIcmVnaXN0ZXIYCiABKAsyFi5ob2xlcHVuY2gudjEuUmVnaXN0ZXJIABIsCglrZWVwYWxpdmUYCyABKAsyFy5ob2xlcHVuY2gudjEuS2VlcGFsaXZlSAASPAoSaG9sZV9wdW5jaF9yZXF1ZXN0GAwgASgLMh4uaG9sZXB1bmNoLnYxLkhvbGVQdW5jaFJlcXVlc3RIABIuCgp1bnJlZ2lzdGVyGA0gASgLMhguaG9sZXB1bmNoLnYxLlVucmVnaXN0ZXJIABItCgpyZWxheV9kYXRhGA4gASgLMhcuaG9sZXB1bmNoLnYxLlJlbGF5RGF0YUgAEisKCW5hdF9wcm9iZRgPIAEoCzIWLmhvbGVwdW5jaC52MS5OYXRQcm9iZUgAEjEKDHB1bmNoX3JlcG9ydBgQIAEoCzIZLmhvbGVwdW5jaC52MS5QdW5jaFJlcG9ydEgAEjEKDHJlZ2lzdGVyX2FjaxgUIAEoCzIZLmhvbGVwdW5jaC52MS5SZWdpc3RlckFja0gAEjMKDWtlZXBhbGl2ZV9hY2sYFSABKAsyGi5ob2xlcHVuY2gudjEuS2VlcGFsaXZlQWNrSAASTQobaG9sZV9wdW5jaF9yZXNwb25zZV91bmtub3duGBYgASgLMiYuaG9sZXB1bmNoLnYxLkhvbGVQdW5jaFJlc3BvbnNlVW5rbm93bkgAEj4KE2hvbGVfcHVuY2hfaW5pdGlhdGUYFyABKAsyHy5ob2xlcHVuY2gudjEuSG9sZVB1bmNoSW5pdGlhdGVIABIkCgVlcnJvchgYIAEoCzITLmhvbGVwdW5jaC52MS5FcnJvckgAEiwKCWNoYWxsZW5nZRgZIAEoCzIXLmhvbGVwdW5jaC52MS5DaGFsbGVuZ2VIABIyCg1uYXRfcHJvYmVfYWNrGBogASgLMhkuaG9sZXB1bmNoLnYxLk5hdFByb2JlQWNrSAASLwoLcHVuY2hfcHJvYmUYHiABKAsyGC5ob2xlcHVuY2gudjEuUHVuY2hQcm9iZUgAEisKCXB1bmNoX2FjaxgfIAEoCzIWLmhvbGVwdW5jaC52MS5QdW5jaEFja0gAEiYKBnNlYWxlZBgjIAEoCzIULmhvbGVwdW5jaC52MS5TZWFsZWRIAEIGCgRib2R5SgQIIBAhSgQIIRAiSgQIIhAjIiMKB0FkZHJlc3MSCgoCaXAYASABKAwSDAoEcG9ydBgCIAEoDSKIAgoIUmVnaXN0ZXISDAoEbmFtZRgBIAEoCRISCgpwdWJsaWNfa2V5GAIgASgMEi4KD2xvY2FsX2FkZHJlc3NlcxgDIAMoCzIVLmhvbGVwdW5jaC52MS5BZGRyZXNzEhAKCHNvZnR3YXJlGAQgASgJEg4KBmNvb2tpZRgFIAEoDBIRCglzaWduYXR1cmUYBiABKAwSDQoFdG9rZW4YByABKAkSEgoKYWRkaXRpb25hbBgIIAEoCBISCgpjb25uZWN0X3RvGAkgASgJEhUKDWFkZHJlc3NfdG9rZW4YCiABKAwSFgoOY2xpZW50X3RpbWVfbXMYCyABKAQSDwoHcGFkZGluZxgPIAEoDCIbCglDaGFsbGVuZ2USDgoGY29va2llGAEgASgMIsIBCgtSZWdpc3RlckFjaxIMCgRuYW1lGAEgASgJEicKCG9ic2VydmVkGAIgASgLMhUuaG9sZXB1bmNoLnYxLkFkZHJlc3MSDgoGdHRsX21zGAMgASgNEhQKDGtlZXBhbGl2ZV9tcxgEIAEoDRIOCgZzZWNyZXQYBSABKAwSLwoQc2VydmVyX2FkZHJlc3NlcxgGIAMoCzIVLmhvbGVwdW5jaC52MS5BZGRyZXNzEhUKDWFkZHJlc3NfdG9rZW4YByABKAwiaAoJS2VlcGFsaXZlEgwKBG5hbWUYASABKAkSDgoGc2VjcmV0GAIgASgMEioKB21hcHBpbmcYAyABKA4yGS5ob2xlcHVuY2gudjEuTWFwcGluZ0tpbmQSEQoJcG9ydF9zdGVwGAQgASgRIioKClVucmVnaXN0ZXISDAoEbmFtZRgBIAEoCRIOCgZzZWNyZXQYAiABKAwiNwoMS2VlcGFsaXZlQWNrEicKCG9ic2VydmVkGAEgASgLMhUuaG9sZXB1bmNoLnYxLkFkZHJlc3MicQoQSG9sZVB1bmNoUmVxdWVzdBIOCgZ0YXJnZXQYASABKAkSDgoGc2VjcmV0GAIgASgMEioKB21hcHBpbmcYAyABKA4yGS5ob2xlcHVuY2gudjEuTWFwcGluZ0tpbmQSEQoJcG9ydF9zdGVwGAQgASgRIioKGEhvbGVQdW5jaFJlc3BvbnNlVW5rbm93bhIOCgZ0YXJnZXQYASABKAki7QEKEUhvbGVQdW5jaEluaXRpYXRlEhEKCXBlZXJfbmFtZRgBIAEoCRIrCgpjYW5kaWRhdGVzGAIgAygLMhcuaG9sZXB1bmNoLnYxLkNhbmRpZGF0ZRINCgV0b2tlbhgDIAEoDBIRCglpbml0aWF0b3IYBCABKAgSEAoIcGVlcl9rZXkYBSABKAwSDAoEYXV0aBgGIAEoDBINCgVyZWxheRgHIAEoCBIvCgxwZWVyX21hcHBpbmcYCCABKA4yGS5ob2xlcHVuY2gudjEuTWFwcGluZ0tpbmQSFgoOcGVlcl9wb3J0X3N0ZXAYCSABKBEibQoLUHVuY2hSZXBvcnQSDgoGc2VjcmV0GAEgASgMEg0KBXRva2VuGAIgASgMEisKB291dGNvbWUYAyABKA4yGi5ob2xlcHVuY2gudjEuUHVuY2hPdXRjb21lEhIKCmVsYXBzZWRfbXMYBCABKA0iOwoJUmVsYXlEYXRhEg0KBXRva2VuGAEgASgMEg4KBnNlY3JldBgCIAEoDBIPCgdwYXlsb2FkGAMgASgMIhsKCE5hdFByb2JlEg8KB3BhZGRpbmcYASABKAwibQoLTmF0UHJvYmVBY2sSJwoIb2JzZXJ2ZWQYASABKAsyFS5ob2xlcHVuY2gudjEuQWRkcmVzcxITCgtzZXJ2ZXJfcG9ydBgCIAEoDRIQCghhbHRfcG9ydBgDIAEoDRIOCgZhbHRfaXAYBCABKAwiXgoJQ2FuZGlkYXRlEiYKB2FkZHJlc3MYASABKAsyFS5ob2xlcHVuY2gudjEuQWRkcmVzcxIpCgRraW5kGAIgASgOMhsuaG9sZXB1bmNoLnYxLkNhbmRpZGF0ZUtpbmQiMQoJSGFuZHNoYWtlEhEKCWVwaGVtZXJhbBgBIAEoDBIRCglzaWduYXR1cmUYAiABKAwiZwoKUHVuY2hQcm9iZRINCgV0b2tlbhgBIAEoDBIRCglmcm9tX25hbWUYAiABKAkSCwoDc2VxGAMgASgEEioKCWhhbmRzaGFrZRgEIAEoCzIXLmhvbGVwdW5jaC52MS5IYW5kc2hha2UiigEKCFB1bmNoQWNrEg0KBXRva2VuGAEgASgMEgsKA3NlcRgCIAEoBBInCghvYnNlcnZlZBgDIAEoCzIVLmhvbGVwdW5jaC52MS5BZGRyZXNzEioKCWhhbmRzaGFrZRgEIAEoCzIXLmhvbGVwdW5jaC52MS5IYW5kc2hha2USDQoFcHJvb2YYBSABKAwiSwoGU2VhbGVkEg0KBXRva2VuGAEgASgMEg0KBWVwb2NoGAIgASgNEg8KB2NvdW50ZXIYAyABKAQSEgoKY2lwaGVydGV4dBgEIAEoDCK+AQoJUGVlckZyYW1lEiAKA2J5ZRgDIAEoCzIRLmhvbGVwdW5jaC52MS5CeWVIABIiCgRwaW5nGAQgASgLMhIuaG9sZXB1bmNoLnYxLlBpbmdIABIiCgRwb25nGAUgASgLMhIuaG9sZXB1bmNoLnYxLlBvbmdIABIyCgl0cmFuc3BvcnQYBiABKAsyHS5ob2xlcHVuY2gudjEuVHJhbnNwb3J0UGFja2V0SABCBwoFZnJhbWVKBAgBEAJKBAgCEAMihgIKD1RyYW5zcG9ydFBhY2tldBIOCgZudW1iZXIYASABKAQSJwoDYWNrGAIgASgLMhouaG9sZXB1bmNoLnYxLlRyYW5zcG9ydEFjaxIpCgZjaHVua3MYAyADKAsyGS5ob2xlcHVuY2gudjEuU3RyZWFtQ2h1bmsSLQoIY29udHJvbHMYBCADKAsyGy5ob2xlcHVuY2gudjEuU3RyZWFtQ29udHJvbBIyCglkYXRhZ3JhbXMYBSADKAsyHy5ob2xlcHVuY2gudjEuVHJhbnNwb3J0RGF0YWdyYW0SEAoIbWF4X2RhdGEYBiABKAQSGgoSYWNrX2VsaWNpdGluZ19waW5nGAcgASgIIlcKDFRyYW5zcG9ydEFjaxIPCgdsYXJnZXN0GAEgASgEEhAKCGRlbGF5X3VzGAIgASgNEhQKDGZpcnN0X2xlbmd0aBgDIAEoBBIOCgZyYW5nZXMYBCADKAQiVgoLU3RyZWFtQ2h1bmsSDgoGc3RyZWFtGAEgASgNEg4KBm9mZnNldBgCIAEoBBIMCgRkYXRhGAMgASgMEgsKA2ZpbhgEIAEoCBIMCgRvcGVuGAUgASgJIlIKDVN0cmVhbUNvbnRyb2wSDgoGc3RyZWFtGAEgASgNEhIKCm1heF9vZmZzZXQYAiABKAQSDQoFcmVzZXQYAyABKA0SDgoGcmVmdXNlGAQgASgNIi8KEVRyYW5zcG9ydERhdGFncmFtEgwKBGZsb3cYASABKA0SDAoEZGF0YRgCIAEoDCIVCgNCeWUSDgoGcmVhc29uGAEgASgJIhMKBFBpbmcSCwoDc2VxGAEgASgEIhMKBFBvbmcSCwoDc2VxGAEgASgEInMKBUVycm9yEiUKBGNvZGUYASABKA4yFy5ob2xlcHVuY2gudjEuRXJyb3JDb2RlEg8KB21lc3NhZ2UYAiABKAkSFgoOcmV0cnlfYWZ0ZXJfbXMYAyABKA0SGgoSc3VwcG9ydGVkX3ZlcnNpb25zGAQgAygNKmYKDUNhbmRpZGF0ZUtpbmQSHgoaQ0FORElEQVRFX0tJTkRfVU5TUEVDSUZJRUQQABIbChdDQU5ESURBVEVfS0lORF9PQlNFUlZFRBABEhgKFENBTkRJREFURV9LSU5EX0xPQ0FMEAIqggEKC01hcHBpbmdLaW5kEhwKGE1BUFBJTkdfS0lORF9VTlNQRUNJRklFRBAAEhwKGE1BUFBJTkdfS0lORF9JTkRFUEVOREVOVBABEhoKFk1BUFBJTkdfS0lORF9ERVBFTkRFTlQQAhIbChdNQVBQSU5HX0tJTkRfU0VRVUVOVElBTBADKnoKDFB1bmNoT3V0Y29tZRIdChlQVU5DSF9PVVRDT01FX1VOU1BFQ0lGSUVEEAASGAoUUFVOQ0hfT1VUQ09NRV9ESVJFQ1QQARIXChNQVU5DSF9PVVRDT01FX1JFTEFZEAISGAoUUFVOQ0hfT1VUQ09NRV9GQUlMRUQQAyqXAgoJRXJyb3JDb2RlEhoKFkVSUk9SX0NPREVfVU5TUEVDSUZJRUQQABIbChdFUlJPUl9DT0RFX05BTUVfSU5WQUxJRBABEhkKFUVSUk9SX0NPREVfTkFNRV9UQUtFThACEhsKF0VSUk9SX0NPREVfUkFURV9MSU1JVEVEEAMSIgoeRVJST1JfQ09ERV9VTlNVUFBPUlRFRF9WRVJTSU9OEAQSHQoZRVJST1JfQ09ERV9OT1RfUkVHSVNURVJFRBAFEhwKGEVSUk9SX0NPREVfUkVHSVNUUllfRlVMTBAGEhwKGEVSUk9SX0NPREVfQkFEX1NJR05BVFVSRRAHEhoKFkVSUk9SX0NPREVfTk9UX0FMTE9XRUQQCGIGcHJvdG8z");
 
 /**
  * One datagram. `txid` correlates a request with its reply (every
@@ -73,6 +73,12 @@ export type Envelope = Message<"holepunch.v1.Envelope"> & {
      */
     value: NatProbe;
     case: "natProbe";
+  } | {
+    /**
+     * @generated from field: holepunch.v1.PunchReport punch_report = 16;
+     */
+    value: PunchReport;
+    case: "punchReport";
   } | {
     /**
      * server -> client
@@ -565,6 +571,44 @@ export const HolePunchInitiateSchema: GenMessage<HolePunchInitiate> = /*@__PURE_
   messageDesc(file_holepunch_v1_holepunch, 10);
 
 /**
+ * Client -> server, once per introduction: how it ended, for the server's
+ * metrics (punches started and succeeded by path). Unanswered. `secret` is the
+ * reporter's registration secret; `token` the introduction's token.
+ *
+ * @generated from message holepunch.v1.PunchReport
+ */
+export type PunchReport = Message<"holepunch.v1.PunchReport"> & {
+  /**
+   * @generated from field: bytes secret = 1;
+   */
+  secret: Uint8Array;
+
+  /**
+   * @generated from field: bytes token = 2;
+   */
+  token: Uint8Array;
+
+  /**
+   * @generated from field: holepunch.v1.PunchOutcome outcome = 3;
+   */
+  outcome: PunchOutcome;
+
+  /**
+   * From the first Initiate of this introduction to the outcome.
+   *
+   * @generated from field: uint32 elapsed_ms = 4;
+   */
+  elapsedMs: number;
+};
+
+/**
+ * Describes the message holepunch.v1.PunchReport.
+ * Use `create(PunchReportSchema)` to create a new message.
+ */
+export const PunchReportSchema: GenMessage<PunchReport> = /*@__PURE__*/
+  messageDesc(file_holepunch_v1_holepunch, 11);
+
+/**
  * A peer datagram (a whole encoded PunchProbe, PunchAck or Sealed envelope)
  * carried through the server when no direct path works. Client -> server:
  * `secret` is the sender's registration secret and the server forwards the
@@ -596,7 +640,7 @@ export type RelayData = Message<"holepunch.v1.RelayData"> & {
  * Use `create(RelayDataSchema)` to create a new message.
  */
 export const RelayDataSchema: GenMessage<RelayData> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 11);
+  messageDesc(file_holepunch_v1_holepunch, 12);
 
 /**
  * NAT discovery: "what address do you see me at?", sent to the server's main
@@ -616,7 +660,7 @@ export type NatProbe = Message<"holepunch.v1.NatProbe"> & {
  * Use `create(NatProbeSchema)` to create a new message.
  */
 export const NatProbeSchema: GenMessage<NatProbe> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 12);
+  messageDesc(file_holepunch_v1_holepunch, 13);
 
 /**
  * @generated from message holepunch.v1.NatProbeAck
@@ -656,7 +700,7 @@ export type NatProbeAck = Message<"holepunch.v1.NatProbeAck"> & {
  * Use `create(NatProbeAckSchema)` to create a new message.
  */
 export const NatProbeAckSchema: GenMessage<NatProbeAck> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 13);
+  messageDesc(file_holepunch_v1_holepunch, 14);
 
 /**
  * @generated from message holepunch.v1.Candidate
@@ -678,7 +722,7 @@ export type Candidate = Message<"holepunch.v1.Candidate"> & {
  * Use `create(CandidateSchema)` to create a new message.
  */
 export const CandidateSchema: GenMessage<Candidate> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 14);
+  messageDesc(file_holepunch_v1_holepunch, 15);
 
 /**
  * The half of the key exchange each side sends in every probe and ack: an
@@ -704,7 +748,7 @@ export type Handshake = Message<"holepunch.v1.Handshake"> & {
  * Use `create(HandshakeSchema)` to create a new message.
  */
 export const HandshakeSchema: GenMessage<Handshake> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 15);
+  messageDesc(file_holepunch_v1_holepunch, 16);
 
 /**
  * Peer-to-peer probe while punching.
@@ -738,7 +782,7 @@ export type PunchProbe = Message<"holepunch.v1.PunchProbe"> & {
  * Use `create(PunchProbeSchema)` to create a new message.
  */
 export const PunchProbeSchema: GenMessage<PunchProbe> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 16);
+  messageDesc(file_holepunch_v1_holepunch, 17);
 
 /**
  * Answer to a PunchProbe, sent back to the address the probe came from.
@@ -783,7 +827,7 @@ export type PunchAck = Message<"holepunch.v1.PunchAck"> & {
  * Use `create(PunchAckSchema)` to create a new message.
  */
 export const PunchAckSchema: GenMessage<PunchAck> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 17);
+  messageDesc(file_holepunch_v1_holepunch, 18);
 
 /**
  * Every packet of an established session: a PeerFrame, encrypted and
@@ -820,7 +864,7 @@ export type Sealed = Message<"holepunch.v1.Sealed"> & {
  * Use `create(SealedSchema)` to create a new message.
  */
 export const SealedSchema: GenMessage<Sealed> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 18);
+  messageDesc(file_holepunch_v1_holepunch, 19);
 
 /**
  * The plaintext inside Sealed.
@@ -863,7 +907,7 @@ export type PeerFrame = Message<"holepunch.v1.PeerFrame"> & {
  * Use `create(PeerFrameSchema)` to create a new message.
  */
 export const PeerFrameSchema: GenMessage<PeerFrame> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 19);
+  messageDesc(file_holepunch_v1_holepunch, 20);
 
 /**
  * Reliable, ordered streams and unreliable datagrams over the session
@@ -926,7 +970,7 @@ export type TransportPacket = Message<"holepunch.v1.TransportPacket"> & {
  * Use `create(TransportPacketSchema)` to create a new message.
  */
 export const TransportPacketSchema: GenMessage<TransportPacket> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 20);
+  messageDesc(file_holepunch_v1_holepunch, 21);
 
 /**
  * ACK ranges as in QUIC: `largest` first, then `ranges` as (gap, length)
@@ -963,7 +1007,7 @@ export type TransportAck = Message<"holepunch.v1.TransportAck"> & {
  * Use `create(TransportAckSchema)` to create a new message.
  */
 export const TransportAckSchema: GenMessage<TransportAck> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 21);
+  messageDesc(file_holepunch_v1_holepunch, 22);
 
 /**
  * @generated from message holepunch.v1.StreamChunk
@@ -1005,7 +1049,7 @@ export type StreamChunk = Message<"holepunch.v1.StreamChunk"> & {
  * Use `create(StreamChunkSchema)` to create a new message.
  */
 export const StreamChunkSchema: GenMessage<StreamChunk> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 22);
+  messageDesc(file_holepunch_v1_holepunch, 23);
 
 /**
  * @generated from message holepunch.v1.StreamControl
@@ -1043,7 +1087,7 @@ export type StreamControl = Message<"holepunch.v1.StreamControl"> & {
  * Use `create(StreamControlSchema)` to create a new message.
  */
 export const StreamControlSchema: GenMessage<StreamControl> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 23);
+  messageDesc(file_holepunch_v1_holepunch, 24);
 
 /**
  * @generated from message holepunch.v1.TransportDatagram
@@ -1065,7 +1109,7 @@ export type TransportDatagram = Message<"holepunch.v1.TransportDatagram"> & {
  * Use `create(TransportDatagramSchema)` to create a new message.
  */
 export const TransportDatagramSchema: GenMessage<TransportDatagram> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 24);
+  messageDesc(file_holepunch_v1_holepunch, 25);
 
 /**
  * The peer is ending the session.
@@ -1084,7 +1128,7 @@ export type Bye = Message<"holepunch.v1.Bye"> & {
  * Use `create(ByeSchema)` to create a new message.
  */
 export const ByeSchema: GenMessage<Bye> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 25);
+  messageDesc(file_holepunch_v1_holepunch, 26);
 
 /**
  * Session keepalive and RTT probe; answered with a Pong echoing `seq`.
@@ -1103,7 +1147,7 @@ export type Ping = Message<"holepunch.v1.Ping"> & {
  * Use `create(PingSchema)` to create a new message.
  */
 export const PingSchema: GenMessage<Ping> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 26);
+  messageDesc(file_holepunch_v1_holepunch, 27);
 
 /**
  * @generated from message holepunch.v1.Pong
@@ -1120,7 +1164,7 @@ export type Pong = Message<"holepunch.v1.Pong"> & {
  * Use `create(PongSchema)` to create a new message.
  */
 export const PongSchema: GenMessage<Pong> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 27);
+  messageDesc(file_holepunch_v1_holepunch, 28);
 
 /**
  * A request was refused. `txid` of the Envelope is the request's.
@@ -1156,7 +1200,7 @@ export type Error = Message<"holepunch.v1.Error"> & {
  * Use `create(ErrorSchema)` to create a new message.
  */
 export const ErrorSchema: GenMessage<Error> = /*@__PURE__*/
-  messageDesc(file_holepunch_v1_holepunch, 28);
+  messageDesc(file_holepunch_v1_holepunch, 29);
 
 /**
  * Where a candidate address came from.
@@ -1231,6 +1275,43 @@ export const MappingKindSchema: GenEnum<MappingKind> = /*@__PURE__*/
   enumDesc(file_holepunch_v1_holepunch, 1);
 
 /**
+ * @generated from enum holepunch.v1.PunchOutcome
+ */
+export enum PunchOutcome {
+  /**
+   * @generated from enum value: PUNCH_OUTCOME_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * A direct path (observed or LAN candidate) answered.
+   *
+   * @generated from enum value: PUNCH_OUTCOME_DIRECT = 1;
+   */
+  DIRECT = 1,
+
+  /**
+   * Connected through the server's relay.
+   *
+   * @generated from enum value: PUNCH_OUTCOME_RELAY = 2;
+   */
+  RELAY = 2,
+
+  /**
+   * Gave up (PUNCH_FAILED).
+   *
+   * @generated from enum value: PUNCH_OUTCOME_FAILED = 3;
+   */
+  FAILED = 3,
+}
+
+/**
+ * Describes the enum holepunch.v1.PunchOutcome.
+ */
+export const PunchOutcomeSchema: GenEnum<PunchOutcome> = /*@__PURE__*/
+  enumDesc(file_holepunch_v1_holepunch, 2);
+
+/**
  * @generated from enum holepunch.v1.ErrorCode
  */
 export enum ErrorCode {
@@ -1288,5 +1369,5 @@ export enum ErrorCode {
  * Describes the enum holepunch.v1.ErrorCode.
  */
 export const ErrorCodeSchema: GenEnum<ErrorCode> = /*@__PURE__*/
-  enumDesc(file_holepunch_v1_holepunch, 2);
+  enumDesc(file_holepunch_v1_holepunch, 3);
 
