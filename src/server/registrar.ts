@@ -30,6 +30,8 @@ export interface RegistrarOptions {
   wallNow?: () => number;
   /** After a (main) registration is acknowledged: e.g. the introduction it asked for (Register.connect_to). */
   onRegistered?: (reg: Registration, r: Register, txid: bigint, from: Addr, now: number) => void;
+  /** A cluster: make an accepted registration the cluster's before acknowledging it; false when another key holds the name at another instance. */
+  claim?: (reg: Registration) => Promise<boolean>;
 }
 
 const isV6 = (a: Addr) => a.ip.includes(":");
@@ -101,6 +103,20 @@ export class Registrar {
       const why = res.code === "TOO_MANY_FROM_IP" ? "too many names registered from your address" : "server registry is full";
       return this.replyError(from, txid, ErrorCode.REGISTRY_FULL, why, REGISTRY_FULL_RETRY_AFTER);
     }
+    if (!this.opts.claim) return this.accept(res, r, sigKey, zeroRtt, txid, from, now);
+    const reg = res.reg;
+    void this.opts.claim(reg).then((ours) => {
+      if (!reg.current) return; // gone meanwhile (unregistered, replaced)
+      this.opts.onVerified?.(); // a later datagram reset the reply budget
+      if (ours) return this.accept(res, r, sigKey, zeroRtt, txid, from, now);
+      this.registry.forget(r.name, r.publicKey);
+      this.stats.count("register_name_taken");
+      this.replyError(from, txid, ErrorCode.NAME_TAKEN, "name is registered to another key");
+    });
+  }
+
+  private accept(res: { reg: Registration; isNew: boolean; moved: boolean }, r: Register, sigKey: string, zeroRtt: boolean, txid: bigint, from: Addr, now: number): void {
+    const locals = res.reg.locals;
     // A 0-RTT signature stays replayable for as long as its client time is accepted (both ways).
     this.remember(sigKey, res.reg, now, false, zeroRtt ? 2 * ZERO_RTT_CLOCK_SKEW : COOKIE_LIFETIME);
     this.stats.count(zeroRtt ? "register_ok_0rtt" : "register_ok");

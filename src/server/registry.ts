@@ -109,6 +109,14 @@ export class Registry {
     return "removed";
   }
 
+  /** Removes `name` if `publicKey` holds it (it registered at another server instance); true if removed. */
+  forget(name: string, publicKey: Uint8Array): boolean {
+    const s = this.findName(name);
+    if (s === NONE || !this.slots.keyIs(s, publicKey)) return false;
+    this.remove(s);
+    return true;
+  }
+
   lookup(name: string, now: number): Registration | undefined {
     const s = this.live(this.findName(name), now);
     return s === NONE ? undefined : this.handle(s);

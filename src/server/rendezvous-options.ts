@@ -2,12 +2,15 @@
 import type { Logger } from "../log.ts";
 import type { Addr } from "../net/address.ts";
 import type { RelayLimits } from "./relay.ts";
+import type { ClusterPort } from "./cluster-port.ts";
 
 export interface RendezvousOptions {
   send: (bytes: Uint8Array, to: Addr) => void;
   now: () => number;
   randomBytes?: (n: number) => Uint8Array;
   log?: Logger;
+  /** One instance of a cluster (hp-server --redis): shares registrations and introductions with the others. */
+  cluster?: ClusterPort;
   /** Registry size cap (default 100,000). */
   maxClients?: number;
   /** Registration lifetime without refresh, ms (default 45 s). */

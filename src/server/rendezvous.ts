@@ -7,7 +7,7 @@
 // the cookie exchange and holds a registration), the server sends it at most
 // as many bytes as the datagram it is answering (factor 1). send() enforces
 // this for every reply; what does not fit is dropped and counted.
-import { ErrorCode, type Envelope } from "../gen/holepunch/v1/holepunch_pb.ts";
+import { ErrorCode, type Envelope, type PunchReport } from "../gen/holepunch/v1/holepunch_pb.ts";
 import {
   DEFAULT_MAX_CLIENTS,
   EVICT_SILENT_AFTER_KEEPALIVES,
@@ -33,13 +33,14 @@ import { decodePacket, encodePacket, classify, type Body, type EnvelopeOf } from
 import { toWireAddress } from "../protocol/wire-address.ts";
 import { silentLogger, type Logger } from "../log.ts";
 import { equalBytes } from "../crypto/kdf.ts";
-import { initiateAuth } from "../crypto/server-auth.ts";
-import { candidatesOf, Introductions } from "./introductions.ts";
+import type { ClusterBridge } from "./cluster-bridge.ts";
+import { Introducer } from "./introducer.ts";
+import type { PunchTotals } from "../ops/snapshot.ts";
 import { Registrar } from "./registrar.ts";
 import type { RendezvousOptions } from "./rendezvous-options.ts";
 import { SecondAddresses } from "./second-addresses.ts";
 import { answerStun, type StunSockets } from "./stun-responder.ts";
-import { packMapping, unpackMapping } from "./mapping.ts";
+import { packMapping } from "./mapping.ts";
 import { RelayTable } from "./relay.ts";
 import { Registry, type Registration } from "./registry.ts";
 import { RateLimiter } from "./rate-limit.ts";
@@ -63,12 +64,14 @@ export class Rendezvous {
   altIp: string | undefined;
   /** Bytes the current reply may still use; Infinity once the source is verified. */
   private budget = Number.POSITIVE_INFINITY;
-  private readonly intros = new Introductions();
   /** Dual-stack clients' addresses in their other family (Register.additional). */
   private readonly seconds: SecondAddresses;
   private readonly log: Logger;
   private readonly keepaliveMs: number;
   private readonly randomBytes: (n: number) => Uint8Array;
+  private readonly introducer: Introducer;
+  /** Set when this instance is one of a cluster (hp-server --redis). */
+  readonly cluster: ClusterBridge | undefined;
 
   constructor(private readonly opts: RendezvousOptions) {
     this.keepaliveMs = opts.keepaliveMs ?? KEEPALIVE_INTERVAL;
@@ -117,8 +120,24 @@ export class Rendezvous {
         onRegistered: (reg, r, txid, from, now) => {
           if (r.connectTo) this.introduce(reg, r.connectTo, txid, from, now);
         },
+        claim: opts.cluster && ((reg) => this.introducer.cluster!.claim(reg)),
       },
     );
+    this.introducer = new Introducer({
+      registry: this.registry,
+      seconds: this.seconds,
+      relays: this.relays,
+      stats: this.stats,
+      log: this.log,
+      now: () => this.opts.now(),
+      randomBytes: this.randomBytes,
+      cluster: opts.cluster,
+      sendVerified: (to, txid, body) => {
+        this.budget = Number.POSITIVE_INFINITY;
+        return this.send(to, txid, body);
+      },
+    });
+    this.cluster = this.introducer.cluster;
   }
 
   /** One datagram from `from`. Never throws for bad input. */
@@ -162,6 +181,8 @@ export class Rendezvous {
         return this.onRelay(env as EnvelopeOf<"relayData">, from, now);
       case "natProbe":
         return this.answerNatProbe(env.txid, from, this.opts.port ?? 0);
+      case "punchReport":
+        return this.introducer.report(env.body.value as PunchReport, from, now);
       default:
         return this.stats.drop("unexpected_type");
     }
@@ -172,12 +193,17 @@ export class Rendezvous {
     const now = this.opts.now();
     const expired = this.registry.sweep(now);
     if (expired) this.stats.count("expired", expired);
-    this.intros.sweep(now);
     this.limiter.sweep(now);
     this.nameLimiter.sweep(now);
     this.registrar.sweep(now);
     this.seconds.sweep(now);
     this.relays?.sweep(now);
+    this.introducer.sweep(now);
+  }
+
+  /** Punch attempts this instance started, and how those reported ended. */
+  get punchTotals(): PunchTotals {
+    return this.introducer.totals;
   }
 
   private onKeepalive(env: EnvelopeOf<"keepalive">, from: Addr, now: number): void {
@@ -185,6 +211,7 @@ export class Rendezvous {
     const reg = this.registry.refresh(from, k.name, k.secret, now);
     if (reg && k.mapping) reg.mapping = packMapping(k.mapping, k.portStep);
     if (reg) this.seconds.refresh(reg, now);
+    if (reg) this.cluster?.touch(reg.name);
     if (!reg) {
       this.stats.count("keepalive_unknown");
       return this.replyError(from, env.txid, ErrorCode.NOT_REGISTERED, "not registered from this address");
@@ -202,7 +229,10 @@ export class Rendezvous {
       this.stats.count("punch_not_registered");
       return this.replyError(from, env.txid, ErrorCode.NOT_REGISTERED, "register before asking for a peer");
     }
-    if (env.body.value.mapping) requester.mapping = packMapping(env.body.value.mapping, env.body.value.portStep);
+    if (env.body.value.mapping && requester.mapping !== packMapping(env.body.value.mapping, env.body.value.portStep)) {
+      requester.mapping = packMapping(env.body.value.mapping, env.body.value.portStep);
+      this.cluster?.touch(requester.name);
+    }
     this.introduce(requester, env.body.value.target, env.txid, from, now);
   }
 
@@ -213,21 +243,7 @@ export class Rendezvous {
       this.stats.count("punch_invalid");
       return this.replyError(from, txid, ErrorCode.NAME_INVALID, `invalid peer name ${JSON.stringify(targetName)}`);
     }
-    const target = this.registry.lookup(targetName, now);
-    if (!target || target.is(requester)) {
-      this.stats.count("punch_unknown");
-      this.send(from, txid, {
-        case: "holePunchResponseUnknown",
-        value: { $typeName: "holepunch.v1.HolePunchResponseUnknown", target: targetName },
-      });
-      return;
-    }
-    const token = this.intros.token(requester, target, now, this.randomBytes);
-    this.relays?.open(Buffer.from(token).toString("hex"), requester.name, target.name, now);
-    this.stats.count("punch_initiated");
-    this.log.debug("introducing", { from: requester.name, to: target.name });
-    this.sendInitiate(requester, target, token, true, txid);
-    this.sendInitiate(target, requester, token, false, 0n);
+    this.introducer.introduce(requester, targetName, txid, from, now);
   }
 
   /** Forwards a peer datagram to the other peer of the attempt, within the relay's limits. */
@@ -240,9 +256,11 @@ export class Rendezvous {
     const other = this.relays.peerOf(token, sender.name, now);
     if (!other.ok) return this.stats.drop(other.reason);
     const peer = this.registry.lookup(other.to, now);
-    if (!peer) return this.stats.drop("relay_peer_gone");
+    if (!peer && !this.cluster) return this.stats.drop("relay_peer_gone");
     const verdict = this.relays.forward(token, sender.name, r.payload.length, now);
     if (!verdict.ok) return this.stats.drop(verdict.reason);
+    // At another instance of the cluster: that one sends it on.
+    if (!peer) return void (this.cluster!.relay(r.token, sender.name, other.to, r.payload) || this.stats.drop("relay_peer_gone"));
     this.budget = Number.POSITIVE_INFINITY; // registered to registered
     if (this.send(peer.observed, 0n, { case: "relayData", value: { $typeName: "holepunch.v1.RelayData", token: r.token, secret: new Uint8Array(), payload: r.payload } })) {
       this.stats.count("relay_bytes", r.payload.length);
@@ -306,9 +324,11 @@ export class Rendezvous {
 
   private onUnregister(env: EnvelopeOf<"unregister">, from: Addr, now: number): void {
     const u = env.body.value;
+    const key = this.cluster && this.registry.byAddress(from, now)?.publicKey;
     const result = this.registry.unregister(from, u.name, u.secret, now);
     if (result === "removed") {
       this.seconds.delete(u.name);
+      if (key) this.cluster?.release(u.name, key);
       this.stats.count("unregistered");
       this.log.info("unregistered", { name: u.name });
     } else if (result === "absent") this.stats.count("unregister_repeat"); // clients send it twice
@@ -338,24 +358,6 @@ export class Rendezvous {
     this.stats.count("sent");
     this.stats.count("sent_bytes", reply.length);
     this.opts.send(reply, to);
-  }
-
-  private sendInitiate(to: Registration, peer: Registration, token: Uint8Array, initiator: boolean, txid: bigint): void {
-    const fields = {
-      peerName: peer.name,
-      candidates: candidatesOf(peer, this.seconds.get(peer, this.opts.now())),
-      token,
-      initiator,
-      peerKey: peer.publicKey,
-      relay: this.relays !== undefined,
-      peerMapping: unpackMapping(peer.mapping).kind,
-      peerPortStep: unpackMapping(peer.mapping).step,
-    };
-    this.budget = Number.POSITIVE_INFINITY; // both ends are registered: verified addresses
-    this.send(to.observed, txid, {
-      case: "holePunchInitiate",
-      value: { $typeName: "holepunch.v1.HolePunchInitiate", ...fields, auth: initiateAuth(to.secret, fields) },
-    });
   }
 
   private replyError(to: Addr, txid: bigint, code: ErrorCode, message: string, retryAfterMs = 0): void {
