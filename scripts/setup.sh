@@ -2,7 +2,8 @@
 # Installs what hole-punch needs on a fresh Debian/Ubuntu machine: Bun (pinned,
 # from the npm registry), the JS dependencies, and (as root) what the tests
 # use: nftables, iproute2 and conntrack for the real-NAT tests, gcc for the
-# delay link, Debian's stun client and coturn for STUN interop. Safe to run again.
+# delay link, Debian's stun client and coturn for STUN interop, redis-server
+# for the cluster tests and headless chromium for the status-page test. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +22,8 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   command -v gcc >/dev/null 2>&1 || missing+=(gcc)
   command -v stun >/dev/null 2>&1 || missing+=(stun-client)
   command -v turnserver >/dev/null 2>&1 || missing+=(coturn)
+  command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
   if [ ${#missing[@]} -gt 0 ]; then
     echo "setup: apt-get install ${missing[*]}" >&2
     apt-get update -qq >&2

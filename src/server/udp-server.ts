@@ -13,6 +13,16 @@ import type { StunSockets } from "./stun-responder.ts";
 import { answerAltPort } from "./alt-port.ts";
 import { classify } from "../protocol/packet.ts";
 import { Rendezvous, type RendezvousOptions } from "./rendezvous.ts";
+import { hostname } from "node:os";
+import { RedisCluster } from "../cluster/redis-cluster.ts";
+import { HpError } from "../errors.ts";
+import { startOpsServer, type OpsServer } from "../ops/http.ts";
+import { snapshotOf } from "./snapshot.ts";
+
+/** A URL with its password hidden, for messages. */
+export function redactUrl(url: string): string {
+  return url.replace(/(\/\/[^:/@]*:)[^@]*@/, "$1***@");
+}
 
 export interface ServerOptions extends Omit<RendezvousOptions, "send" | "now" | "log" | "port"> {
   /** Address to bind; default "::" (all interfaces, IPv4 and IPv6). */
@@ -24,6 +34,12 @@ export interface ServerOptions extends Omit<RendezvousOptions, "send" | "now" | 
   /** Alternate address for NAT discovery (default: the main one). */
   altHost?: string;
   log?: Logger;
+  /** Redis URL (redis:// or rediss://): run as one instance of a cluster sharing registrations there. */
+  redis?: string;
+  /** This instance's id in the cluster (default: <hostname>:<port>); a restart with the same id takes its registrations back. */
+  instanceId?: string;
+  /** Serve Prometheus /metrics, /healthz and a status page on this HTTP address. */
+  metrics?: { host: string; port: number };
 }
 
 export interface RunningServer {
@@ -31,6 +47,12 @@ export interface RunningServer {
   readonly host: string;
   readonly altPort: number | undefined;
   readonly core: Rendezvous;
+  /** This instance's id (a cluster's member name; also shown when standalone). */
+  readonly instance: string;
+  /** The metrics HTTP port, when --metrics is on. */
+  readonly metricsPort: number | undefined;
+  /** Registrations taken back from Redis at start (a restart). */
+  readonly restored: number;
   stop(): void;
 }
 
@@ -45,7 +67,20 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     batchSends: true,
   });
   await setReceiveBuffer(udp.fd, SERVER_RECEIVE_BUFFER_BYTES, log);
+  const startedAtMs = Date.now();
+  const instance = opts.instanceId ?? `${hostname()}:${udp.port}`;
+  let cluster: RedisCluster | undefined;
+  if (opts.redis !== undefined) {
+    try {
+      cluster = new RedisCluster({ url: opts.redis, instance, log });
+    } catch (e) {
+      udp.close();
+      throw new HpError("BAD_ARGUMENT", `--redis ${redactUrl(opts.redis)}: ${(e as Error).message}`);
+    }
+    await cluster.start();
+  }
   core = new Rendezvous({
+    cluster,
     serverIps: serverIps(udp.hostname, MAX_SERVER_ADDRESSES),
     ...opts,
     port: udp.port,
@@ -76,14 +111,33 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     const v = core!.answerStun(bytes, from, onAlt ? sockets.alt : sockets.main, onAlt ? allocAlt : allocMain);
     if (v) (v.viaOther !== onAlt ? alt! : udp).send(v.reply, from);
   }
+  const restored = core.cluster ? await core.cluster.restore().catch(() => 0) : 0;
+  if (restored > 0) log.info("cluster: took back this instance's registrations from redis", { instance, registrations: restored });
   const sweeper = setInterval(() => core!.sweep(), SWEEP_INTERVAL);
+  let ops: OpsServer | undefined;
+  if (opts.metrics) {
+    try {
+      ops = await startOpsServer({ host: opts.metrics.host, port: opts.metrics.port, log, snapshot: () => snapshotOf(core!, startedAtMs, instance) });
+    } catch (e) {
+      clearInterval(sweeper);
+      udp.close();
+      alt?.close();
+      cluster?.close();
+      throw new HpError("SOCKET_ERROR", `cannot serve metrics on ${opts.metrics.host} port ${opts.metrics.port}: ${(e as Error).message}`);
+    }
+  }
   return {
     port: udp.port,
     host: udp.hostname,
     altPort: alt?.port,
     core,
+    instance,
+    metricsPort: ops?.port,
+    restored,
     stop() {
       clearInterval(sweeper);
+      ops?.stop();
+      cluster?.close();
       udp.close();
       alt?.close();
     },
