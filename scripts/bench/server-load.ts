@@ -23,7 +23,7 @@ async function startServerProcess() {
   });
   const reader = p.stderr.getReader();
   let text = "";
-  while (!/listening on .*:(\d+)/.test(text)) {
+  while (!/listening on \S*:(\d+)/.test(text)) {
     const { value, done } = await reader.read();
     if (done) throw new Error(`server exited: ${text}`);
     text += new TextDecoder().decode(value);
@@ -36,7 +36,7 @@ async function startServerProcess() {
       if (process.env.HP_BENCH_DEBUG) process.stderr.write(new TextDecoder().decode(value));
     }
   })();
-  return { p, port: Number(/listening on .*:(\d+)/.exec(text)![1]) };
+  return { p, port: Number(/listening on \S*:(\d+)/.exec(text)![1]) };
 }
 
 interface Gen {

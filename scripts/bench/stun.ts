@@ -136,7 +136,7 @@ async function startOurs(): Promise<Server> {
   let onListening: (port: number) => void = () => {};
   const listening = new Promise<number>((resolve) => (onListening = resolve));
   const log = drain(proc.stderr as ReadableStream<Uint8Array>, (tail) => {
-    const m = /listening on .*:(\d+)/.exec(tail);
+    const m = /listening on \S*:(\d+)/.exec(tail);
     if (m) onListening(Number(m[1]));
   });
   try {

@@ -1,98 +1,111 @@
 #!/usr/bin/env bun
-// hp-server: the rendezvous server. Parses flags and runs the library.
+// hp-server: the rendezvous server. Reads its settings (flags, HP_* environment,
+// TOML file: see server-config.ts) and runs the library.
 import { cac } from "cac";
-import {
-  DEFAULT_MAX_CLIENTS,
-  DEFAULT_PORT,
-  MAX_NAMES_PER_IP,
-  RATE_BURST_PER_IP,
-  RATE_PER_IP_PER_SECOND,
-  RELAY_BYTES_PER_SECOND,
-  RELAY_QUOTA_BYTES,
-} from "../constants.ts";
+import { hostname } from "node:os";
+import { ErrorCodes, isHpError, type ErrorCode } from "../errors.ts";
 import { loadAllowList } from "../identity/allow-list.ts";
 import { createLogger, type LogFormat } from "../log.ts";
+import { formatAddr } from "../net/address.ts";
 import { startServer } from "../server/udp-server.ts";
 import { VERSION } from "../version.ts";
-import { formatAddr } from "../net/address.ts";
-import { fail, intOption, parseArgv } from "./common.ts";
+import { parseArgv } from "./common.ts";
+import { envName, formatConfig, loadConfig, OPTIONS, REDACTED, redactRedis, parseHostPort, type Config, type OptionSpec } from "./server-config.ts";
+
+const USAGE = `[options]
+
+  Rendezvous server for UDP hole punching: clients register names here and get introduced.
+
+  Every option is also an environment variable, HP_ and the flag in upper snake case
+  (--relay-rate 65536: HP_RELAY_RATE=65536; --no-relay: HP_RELAY=false; empty counts as unset),
+  and a key in the TOML file given by --config or HP_CONFIG (relay-rate = 65536, relay = false).
+  Precedence: command-line flag > environment variable > config file > built-in default.
+  --print-config shows the result; secrets print as "${REDACTED}", which does not load back.`;
+
+const placeholder: Record<OptionSpec["kind"]["type"], string> = {
+  int: "<n>",
+  string: "<text>",
+  bool: "",
+  enum: "<value>",
+  "host-port": "<host:port>",
+  path: "<file>",
+  "redis-url": "<url>",
+};
+
+/** One help line per option, with its default and environment variable. */
+function describe(o: OptionSpec): string {
+  const dflt = o.defaultText ?? (o.default === undefined || o.flag?.startsWith("--no-") ? undefined : String(o.default));
+  const notes = [dflt === undefined ? "" : `default: ${dflt}`, o.only === "flag" ? "" : `env ${envName(o.name)}`].filter(Boolean);
+  return `${o.help}${notes.length ? ` (${notes.join("; ")})` : ""}`;
+}
 
 const cli = cac("hp-server");
-cli
-  .usage("[options]\n\n  Rendezvous server for UDP hole punching: clients register names here and get introduced.")
-  .option("--host <host>", "Address to bind (default: all interfaces, IPv4 and IPv6)")
-  .option("--port <port>", `UDP port (default: ${DEFAULT_PORT})`)
-  .option("--alt-port <n>", "Second UDP port for NAT discovery (default: port + 1; off to disable)")
-  .option("--alt-host <host>", "Address for the second port (default: --host)")
-  .option("--relay-rate <bytes>", `Relay: bytes per second per peer (default: ${RELAY_BYTES_PER_SECOND})`)
-  .option("--relay-quota <bytes>", `Relay: bytes per session (default: ${RELAY_QUOTA_BYTES})`)
-  .option("--no-relay", "Do not relay for peers that cannot punch")
-  .option("--max-clients <n>", `Registry size cap (default: ${DEFAULT_MAX_CLIENTS})`)
-  .option("--rate <n>", `Requests per second allowed per source IP, 0 for no limits at all (also none per name) (default: ${RATE_PER_IP_PER_SECOND})`)
-  .option("--burst <n>", `Burst allowed per source IP (default: ${RATE_BURST_PER_IP})`)
-  .option("--allow <file>", "Only these names and keys may register (lines: <name> <public key>)")
-  .option("--token <token>", "Clients must present this registration token (hp-client --token)")
-  .option("--max-per-ip <n>", `Names one source IP may hold (default: ${MAX_NAMES_PER_IP})`)
-  .option("--log-format <format>", "text or json (default: text)")
-  .option("--verbose", "Log every request");
+cli.usage(USAGE);
+for (const o of OPTIONS) cli.option(o.flag ?? `--${o.name} ${placeholder[o.kind.type]}`.trim(), describe(o));
+
+/** One line, "hp-server: CODE: message", and the code's exit status. */
+function die(code: ErrorCode, message: string): never {
+  process.stderr.write(`hp-server: ${code}: ${message}\n`);
+  process.exit(ErrorCodes[code]);
+}
 
 async function run(flags: Record<string, unknown>): Promise<void> {
-  const format = (flags.logFormat ?? "text") as LogFormat;
-  if (format !== "text" && format !== "json") fail("BAD_ARGUMENT", `--log-format must be text or json, not ${flags.logFormat}`);
-  const log = createLogger({ format, level: flags.verbose ? "debug" : "info", component: "server" });
-  const port = intOption(flags.port, "--port", DEFAULT_PORT, 0, 65535);
-  const maxClients = intOption(flags.maxClients, "--max-clients", DEFAULT_MAX_CLIENTS, 1, 100_000_000);
-  const host = typeof flags.host === "string" ? flags.host : undefined;
-  const altPort = flags.altPort === "off" ? false : flags.altPort === undefined ? undefined : intOption(flags.altPort, "--alt-port", 0, 0, 65535);
-  const relay =
-    flags.relay === false
-      ? (false as const)
-      : {
-          bytesPerSecond: intOption(flags.relayRate, "--relay-rate", RELAY_BYTES_PER_SECOND, 1, 1e12),
-          quotaBytes: intOption(flags.relayQuota, "--relay-quota", RELAY_QUOTA_BYTES, 1, 1e15),
-        };
-  const maxPerIp = intOption(flags.maxPerIp, "--max-per-ip", MAX_NAMES_PER_IP, 1, 100_000_000);
+  let config: Config;
+  try {
+    config = loadConfig({ flags, argv: process.argv.slice(2), env: process.env, hostname: hostname() });
+  } catch (e) {
+    if (isHpError(e)) die(e.code, e.message);
+    throw e;
+  }
+  const get = <T>(name: string) => config.settings.get(name)?.value as T;
+  const log = createLogger({ format: get<LogFormat>("log-format"), level: get("verbose") ? "debug" : "info", component: "server" });
+  for (const w of config.warnings) log.warn(w);
+  if (get("print-config")) {
+    process.stdout.write(formatConfig(config));
+    return;
+  }
   let allow: Map<string, Uint8Array> | undefined;
-  if (flags.allow !== undefined) {
+  const allowFile = get<string | undefined>("allow");
+  if (allowFile !== undefined) {
     try {
-      allow = await loadAllowList(String(flags.allow));
+      allow = await loadAllowList(allowFile);
     } catch (e) {
-      fail("BAD_ARGUMENT", (e as Error).message);
+      die("BAD_ARGUMENT", (e as Error).message);
     }
   }
-  if (flags.token !== undefined && (typeof flags.token !== "string" || flags.token === "" || flags.token.length > 256)) {
-    fail("BAD_ARGUMENT", "--token must be 1 to 256 characters");
-  }
-  const token = flags.token as string | undefined;
-  const rate = intOption(flags.rate, "--rate", RATE_PER_IP_PER_SECOND, 0, 100_000_000);
-  const burst = intOption(flags.burst, "--burst", Math.max(RATE_BURST_PER_IP, rate * 2), 1, 1_000_000_000);
+  const host = get<string | undefined>("host");
+  const port = get<number>("port");
+  const rate = get<number>("rate");
+  const unlimited = rate === 0 ? Number.POSITIVE_INFINITY : undefined;
+  const token = get<string | undefined>("token");
+  const redis = get<string | undefined>("redis");
+  const metrics = get<string | undefined>("metrics");
   let server;
   try {
     server = await startServer({
       host,
       port,
-      altPort,
-      altHost: typeof flags.altHost === "string" ? flags.altHost : undefined,
-      relay,
-      maxClients,
-      maxPerIp,
+      altPort: get("alt-port") === "off" ? false : get<number>("alt-port"),
+      altHost: get<string | undefined>("alt-host"),
+      relay: get("relay") ? { bytesPerSecond: get<number>("relay-rate"), quotaBytes: get<number>("relay-quota") } : false,
+      maxClients: get<number>("max-clients"),
+      maxPerIp: get<number>("max-per-ip"),
       allow,
       token,
       log,
-      ratePerSecond: rate === 0 ? Number.POSITIVE_INFINITY : rate,
-      rateBurst: rate === 0 ? Number.POSITIVE_INFINITY : burst,
-      ratePerName: rate === 0 ? Number.POSITIVE_INFINITY : undefined,
+      ratePerSecond: unlimited ?? rate,
+      rateBurst: unlimited ?? get<number>("burst"),
+      ratePerName: unlimited,
+      redis,
+      // With port 0 the default id waits for the bound port (startServer's own default).
+      instanceId: port === 0 && config.settings.get("instance")?.source.kind === "default" ? undefined : get<string>("instance"),
+      metrics: metrics === undefined ? undefined : parseHostPort(metrics),
     });
   } catch (e) {
-    fail("SOCKET_ERROR", `cannot listen on ${host ?? "::"} port ${port}: ${(e as Error).message}`);
+    if (isHpError(e)) die(e.code, e.message);
+    die("SOCKET_ERROR", `cannot listen on ${host ?? "::"} port ${port}: ${(e as Error).message}`);
   }
-  log.info(`listening on ${formatAddr({ ip: server.host, port: server.port })} (udp)`, {
-    version: VERSION,
-    alt_port: server.altPort,
-    relay: relay ? "on" : "off",
-    allow_list: allow ? allow.size : undefined,
-    token: token ? "required" : undefined,
-  });
+  // Handlers first: whoever waits for the listening line may signal at once.
   const stop = (signal: string) => {
     log.info("shutting down", { signal, registered: server.core.registry.size, ...flatStats(server.core.stats.snapshot()) });
     server.stop();
@@ -100,6 +113,16 @@ async function run(flags: Record<string, unknown>): Promise<void> {
   };
   process.on("SIGINT", () => stop("SIGINT"));
   process.on("SIGTERM", () => stop("SIGTERM"));
+  log.info(`listening on ${formatAddr({ ip: server.host, port: server.port })} (udp)`, {
+    version: VERSION,
+    alt_port: server.altPort,
+    relay: get("relay") ? "on" : "off",
+    allow_list: allow ? allow.size : undefined,
+    token: token ? "required" : undefined,
+    instance: server.instance,
+    redis: redis === undefined ? undefined : redactRedis(redis),
+    metrics: server.metricsPort === undefined ? undefined : formatAddr({ ip: parseHostPort(metrics!)!.host, port: server.metricsPort }),
+  });
 }
 
 function flatStats(s: Record<string, unknown>): Record<string, number> {
