@@ -67,6 +67,15 @@ export const REQUEST_RTO_MAX = 2 * second;
 export const REREGISTER_RTO_MAX = 30 * second;
 /** Give up registering after this long without any answer. */
 export const REGISTER_TIMEOUT = 10 * second;
+/**
+ * Several rendezvous servers (hp-client a,b,c): each Keepalive expects its
+ * KeepaliveAck within this long, else it is sent again...
+ */
+export const KEEPALIVE_ACK_WAIT = 1 * second;
+/** ...and after this many unanswered Keepalives in a row the client moves to the next server. */
+export const FAILOVER_AFTER_UNANSWERED = 3;
+/** Several servers: a registration one server has not answered for this long moves on to the next (doubling per silent round once registered, up to REREGISTER_RTO_MAX). */
+export const REGISTER_FAILOVER_WAIT = 3 * second;
 /** Ask again for an unknown peer after this long (jittered 1–2 s). */
 export const UNKNOWN_RETRY_MIN = 1 * second;
 export const UNKNOWN_RETRY_MAX = 2 * second;

@@ -1,12 +1,14 @@
 // hp-client's positional arguments and flags, checked before anything is
 // created on disk or the network: each problem is one line and exit code 2
 // (or 4 for names).
-import { DEFAULT_CONNECT_TIMEOUT, NAME_PATTERN, second } from "../constants.ts";
+import { DEFAULT_CONNECT_TIMEOUT, DEFAULT_PORT, NAME_PATTERN, second } from "../constants.ts";
+import { parseServerList } from "../client/server-list.ts";
 import { keyFromText } from "../identity/keys.ts";
 import type { LogFormat } from "../log.ts";
 import { fail, numberOption } from "./common.ts";
 
 export interface ClientArgs {
+  /** One server or several, comma-separated (checked here, resolved when the client starts). */
   server: string;
   name: string;
   peer?: string;
@@ -18,7 +20,12 @@ export interface ClientArgs {
 }
 
 export function parseClientArgs(server: string | undefined, name: string | undefined, peer: string | undefined, flags: Record<string, unknown>): ClientArgs {
-  if (server === undefined || name === undefined) fail("BAD_ARGUMENT", "usage: hp-client <server[:port]> <name> [peer] (see --help)");
+  if (server === undefined || name === undefined) fail("BAD_ARGUMENT", "usage: hp-client <server[:port][,server[:port]...]> <name> [peer] (see --help)");
+  try {
+    parseServerList(server, DEFAULT_PORT);
+  } catch (e) {
+    fail("BAD_ARGUMENT", (e as Error).message);
+  }
   const logFormat = (flags.logFormat ?? "text") as LogFormat;
   if (logFormat !== "text" && logFormat !== "json") fail("BAD_ARGUMENT", `--log-format must be text or json, not ${flags.logFormat}`);
   const timeoutMs = numberOption(flags.timeout, "--timeout", DEFAULT_CONNECT_TIMEOUT / second, 0.1, 86_400) * second;

@@ -28,9 +28,11 @@ import type { Stream } from "../transport/index.ts";
 const cli = cac("hp-client");
 cli
   .usage(
-    "<server[:port]> <name> [peer] [options]\n\n" +
+    "<server[:port][,server[:port]...]> <name> [peer] [options]\n\n" +
       "  Registers <name> with the rendezvous server; with [peer], punches a direct UDP path\n" +
-      "  to that peer. Lines on stdin go to the peer, its lines come out on stdout.",
+      "  to that peer. Lines on stdin go to the peer, its lines come out on stdout.\n" +
+      "  Several servers (a comma-separated list, or a name with several addresses): one at a\n" +
+      "  time, moving to the next when it stops answering.",
   )
   .option("--json", "Print one JSON event per line on stdout instead of chat text")
   .option("--timeout <seconds>", `Give up finding and reaching the peer after this long (default: ${DEFAULT_CONNECT_TIMEOUT / second})`)
@@ -51,7 +53,8 @@ cli
   .option("--verbose", "Debug logs on stderr")
   .option("--quiet", "Only warnings and errors on stderr")
   .example(`hp-client example.org alice              # wait for peers`)
-  .example(`hp-client example.org:${DEFAULT_PORT} bob alice  # connect to alice`);
+  .example(`hp-client example.org:${DEFAULT_PORT} bob alice  # connect to alice`)
+  .example(`hp-client a.example.org,b.example.org bob alice  # two servers, failover`);
 
 async function run(serverArg: string | undefined, name: string | undefined, peer: string | undefined, flags: Record<string, unknown>) {
   const json = Boolean(flags.json);
@@ -198,6 +201,7 @@ async function run(serverArg: string | undefined, name: string | undefined, peer
 
 async function runNatCheck(server: string | undefined, json: boolean, stun: string[]): Promise<void> {
   if (server === undefined) fail("BAD_ARGUMENT", "usage: hp-client --nat-check <server[:port]> [--stun host:port ...]");
+  if (server.includes(",")) fail("BAD_ARGUMENT", "--nat-check probes one server: give one address, not a list");
   let report;
   try {
     report = await natCheck(server, undefined, await resolveStunServers(stun));

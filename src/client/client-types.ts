@@ -25,7 +25,8 @@ export interface ExtraSocketsIO {
 }
 
 export interface ClientOptions {
-  server: Addr;
+  /** The rendezvous server, or several (one at a time; the next when one stops answering). */
+  server: Addr | readonly Addr[];
   name: string;
   /** This client's Ed25519 identity: the name is bound to its key. */
   identity: Identity;

@@ -1,16 +1,15 @@
 // The client's logic, no I/O of its own: one ServerLink (register, keepalive,
-// introductions) and at most one PeerLink (punching, then the session).
-// Push datagrams in with handle(); it sends through the injected function and
-// reports what happens through onEvent.
-import { MappingKind, type Envelope, type HolePunchInitiate } from "../gen/holepunch/v1/holepunch_pb.ts";
-import type { BirthdayRole } from "./birthday.ts";
+// introductions, at the current one of the servers) and at most one PeerLink
+// (punching, then the session). Push datagrams in with handle(); it sends
+// through the injected function and reports what happens through onEvent.
+import { PunchOutcome, type Envelope, type HolePunchInitiate } from "../gen/holepunch/v1/holepunch_pb.ts";
 import { DEFAULT_CONNECT_TIMEOUT, INTRODUCTION_TTL, second } from "../constants.ts";
 import { equalBytes } from "../crypto/kdf.ts";
 import { fingerprint, keyToText } from "../identity/keys.ts";
 import type { Timer } from "../clock.ts";
 import { DecodeError, ErrorCodes, type ErrorCode } from "../errors.ts";
 import { silentLogger, type Logger } from "../log.ts";
-import { formatAddr, sameAddr, type Addr } from "../net/address.ts";
+import { formatAddr, type Addr } from "../net/address.ts";
 import { classify, decodePacket, encodePacket, type Body } from "../protocol/packet.ts";
 import { fromWireAddress } from "../protocol/wire-address.ts";
 import { SOFTWARE } from "../version.ts";
@@ -19,8 +18,13 @@ import { SecondRegistration } from "./second-registration.ts";
 import type { ClientOptions } from "./client-types.ts";
 import type { Stream } from "../transport/index.ts";
 import { ServerLink } from "./server-link.ts";
-import { memoryTrust, type PeerTrust } from "./trust.ts";
+import { ServerList } from "./server-list.ts";
+import { PunchReports, punchReportBody } from "./punch-report.ts";
+import { strategy, type Strategy } from "./strategy.ts";
+import { unwrapRelayed, wrapForRelay } from "./relay-wrap.ts";
+import { memoryTrust, refusedKey, type PeerTrust } from "./trust.ts";
 import { memoryTokens, type AddressTokens } from "./address-tokens.ts";
+import { randomTxid } from "./txid.ts";
 
 export { memoryTrust, type PeerTrust } from "./trust.ts";
 
@@ -30,6 +34,8 @@ const MAX_SEEN_TOKENS = 256;
 
 export class HolePunchClient {
   readonly server: ServerLink;
+  /** The rendezvous servers' addresses and the one in use. */
+  readonly servers: ServerList;
   /** The registration of our address in the other family (IPv6 beside IPv4, or the reverse). */
   readonly second: SecondRegistration;
   link: PeerLink | undefined;
@@ -45,22 +51,25 @@ export class HolePunchClient {
   private deadline: Timer | undefined;
   private gotInitiate = false;
   private done = false;
+  private readonly reports = new PunchReports();
 
   constructor(private readonly opts: ClientOptions) {
     this.log = opts.log ?? silentLogger;
     this.trust = opts.trust ?? memoryTrust();
+    const servers = (this.servers = new ServerList(opts.server));
     this.server = new ServerLink(
       opts.clock,
-      (body, txid, to) => opts.send(encodePacket(body, txid), to ?? opts.server),
+      (body, txid, to) => opts.send(encodePacket(body, txid), to ?? servers.current),
       this.log,
       {
         registered: (observed, first, serverAddresses) => this.onRegistered(observed, first, serverAddresses),
         initiate: (init) => this.onInitiate(init),
         fatal: (code, message) => this.fail(code, message),
         dropped: (reason) => this.drop(reason),
+        moved: () => this.onServerMoved(),
       },
       {
-        server: opts.server,
+        servers,
         name: opts.name,
         identity: opts.identity,
         locals: opts.locals ?? [],
@@ -69,7 +78,7 @@ export class HolePunchClient {
         registerTimeoutMs: opts.registerTimeoutMs,
         stun: opts.stunServers?.length ? { servers: opts.stunServers, send: opts.send } : undefined,
         // Per server and identity: tokens are bound to the key they were issued for.
-        addressToken: bindToken(opts.addressTokens ?? memoryTokens(), `${formatAddr(opts.server)} ${opts.identity.id}`),
+        addressToken: bindToken(opts.addressTokens ?? memoryTokens(), () => `${formatAddr(servers.current)} ${opts.identity.id}`),
       },
     );
     const own = { name: opts.name, identity: opts.identity, software: SOFTWARE, token: opts.token };
@@ -124,19 +133,19 @@ export class HolePunchClient {
       case "challenge":
       case "error":
         if (this.second.isFrom(from)) return this.second.handle(env);
-        if (!sameAddr(from, this.opts.server)) return this.drop("server_message_from_elsewhere");
+        if (!this.servers.isCurrent(from)) return this.drop("server_message_from_elsewhere");
         return this.server.handle(env);
       case "natProbeAck":
         // From either server port (or its alternate IP); matched by txid, and it only informs our strategy.
-        if (from.ip !== this.opts.server.ip && from.ip !== this.server.natAlt?.ip) return this.drop("server_message_from_elsewhere");
+        if (from.ip !== this.servers.current.ip && from.ip !== this.server.natAlt?.ip) return this.drop("server_message_from_elsewhere");
         return this.server.handle(env);
       case "relayData":
-        if (!sameAddr(from, this.opts.server)) return this.drop("server_message_from_elsewhere");
+        if (!this.servers.isCurrent(from)) return this.drop("server_message_from_elsewhere");
         return this.fromRelay(env.body.value.token, env.body.value.payload);
       case "punchProbe":
       case "punchAck":
       case "sealed":
-        if (!this.link || !sameBytes(env.body.value.token, this.link.token)) return this.drop("unknown_token");
+        if (!this.link || !equalBytes(env.body.value.token, this.link.token)) return this.drop("unknown_token");
         return this.link.handle(env, from, via);
       default:
         return this.drop("unexpected_type");
@@ -146,17 +155,9 @@ export class HolePunchClient {
   /** A peer datagram that came through the server's relay. */
   private fromRelay(token: Uint8Array, payload: Uint8Array): void {
     if (this.opts.relay === false) return this.drop("relay_disabled"); // never use the relay, not even to answer
-    if (!this.link || !sameBytes(token, this.link.token)) return this.drop("unknown_token");
-    let inner: Envelope;
-    try {
-      inner = decodePacket(payload);
-    } catch {
-      return this.drop("relay_bad_payload");
-    }
-    const b = inner.body;
-    if ((b.case !== "punchProbe" && b.case !== "punchAck" && b.case !== "sealed") || !sameBytes(b.value.token, token)) {
-      return this.drop("relay_bad_payload");
-    }
+    if (!this.link || !equalBytes(token, this.link.token)) return this.drop("unknown_token");
+    const inner = unwrapRelayed(token, payload);
+    if (!inner) return this.drop("relay_bad_payload");
     this.link.handle(inner, RELAY);
   }
 
@@ -165,16 +166,11 @@ export class HolePunchClient {
     if (via !== undefined) return this.opts.sockets?.send(via, encodePacket(body), to);
     if (!isRelay(to)) return this.opts.send(encodePacket(body), to);
     const secret = this.server.secret;
-    if (!secret || !this.link) return;
-    const payload = encodePacket(body);
-    this.opts.send(
-      encodePacket({ case: "relayData", value: { $typeName: "holepunch.v1.RelayData", token: this.link.token, secret, payload } }),
-      this.opts.server,
-    );
+    if (secret && this.link) this.opts.send(wrapForRelay(this.link.token, secret, body), this.servers.current);
   }
 
   private describe(address: Addr): string {
-    return isRelay(address) ? `relay:${formatAddr(this.opts.server)}` : formatAddr(address);
+    return isRelay(address) ? `relay:${formatAddr(this.servers.current)}` : formatAddr(address);
   }
 
   /** Sends a line to the peer; queued until a peer is connected. */
@@ -198,7 +194,7 @@ export class HolePunchClient {
   }
 
   private onRegistered(observed: Addr, first: boolean, serverAddresses: Addr[]): void {
-    const other = serverAddresses.find((a) => a.ip.includes(":") !== this.opts.server.ip.includes(":"));
+    const other = serverAddresses.find((a) => a.ip.includes(":") !== this.servers.current.ip.includes(":"));
     if (other && this.opts.otherFamily) this.second.start(other);
     if (first) {
       this.opts.onEvent({ event: "registered", name: this.opts.name, observed: formatAddr(observed) });
@@ -208,9 +204,33 @@ export class HolePunchClient {
     }
   }
 
+  /**
+   * Several servers: we register at the next one now. A direct session needs no server. A relayed
+   * one (or a punch) used the old server's relay: ask the new one for the same peer again (it rides
+   * on the Register). Its Initiate repeats the token (relayed there now: the session goes on) or
+   * brings a new one, which supersedes the session with a fresh attempt.
+   */
+  private onServerMoved(): void {
+    this.second.stop(); // it belonged to the old server; the new one's RegisterAck starts another
+    const link = this.link;
+    if (!link || link.state === "closed" || (link.state === "connected" && link.path === "direct")) return;
+    if (this.server.introducing === link.opts.peerName) return; // already asking (an initiator still punching)
+    this.log.info("asking the new server to introduce us again", { peer: link.opts.peerName, path: link.state === "connected" ? link.path : "punching" });
+    this.server.introduce(link.opts.peerName);
+    if (this.opts.peer !== undefined) this.connectTo(this.opts.peer); // an initiator gives its budget to the new attempt
+  }
+
+  /** How an attempt ended, once per token, to the current server (twice, unanswered). */
+  private report(token: Uint8Array, outcome: PunchOutcome): void {
+    const r = this.reports.outcome(token, outcome, this.opts.clock.now());
+    const secret = this.server.secret;
+    if (r && secret) for (let i = 0; i < 2; i++) this.opts.send(encodePacket(punchReportBody(secret, r), randomTxid()), this.servers.current);
+  }
+
   /** Registered: the connect budget starts (the introduction is already under way, see start()). */
   private connectTo(peer: string): void {
     const budget = this.opts.timeoutMs ?? DEFAULT_CONNECT_TIMEOUT;
+    this.deadline?.cancel();
     this.deadline = this.opts.clock.setTimer(budget, () => {
       if (this.isConnected) return;
       const secs = Math.round(budget / second);
@@ -225,13 +245,15 @@ export class HolePunchClient {
       return this.log.warn("ignoring introduction to a peer we did not ask for", { peer: init.peerName });
     }
     if (!this.acceptPeerKey(init.peerName, init.peerKey)) return;
+    this.reports.initiated(init.token, this.opts.clock.now());
     const current = this.link;
     const tokenKey = Buffer.from(init.token).toString("hex");
-    // A repeat of the attempt in progress: it may know more candidates now.
-    if (current && current.state !== "closed" && sameBytes(current.token, init.token)) {
+    if (current && current.state !== "closed" && equalBytes(current.token, init.token)) {
       // A repeat of the attempt in progress: it may know more candidates, or both NATs' mappings now.
+      // Connected, it answers a re-introduction after a server move: this server relays our token now.
+      if (current.state === "connected") this.server.stopIntroducing();
       current.addCandidates(init.candidates.map((c) => fromWireAddress(c.address!)));
-      return current.updateStrategy(this.strategy(init));
+      return current.updateStrategy(this.strategyFor(init));
     }
     if (this.seenTokens.has(tokenKey) && current?.state === "connected") return this.drop("initiate_replayed");
     if (this.seenTokens.size >= MAX_SEEN_TOKENS) this.seenTokens.delete(this.seenTokens.values().next().value!);
@@ -259,17 +281,13 @@ export class HolePunchClient {
 
   /** --peer-key pin, then known peers: a changed key is refused, never silently accepted. */
   private acceptPeerKey(peer: string, key: Uint8Array): boolean {
-    const shown = keyToText(key);
-    if (peer === this.opts.peer && this.opts.peerKey) {
-      if (equalBytes(key, this.opts.peerKey)) return true;
-      this.fail("PEER_KEY_CHANGED", `the server introduced ${peer} with key ${shown}, not the --peer-key ${keyToText(this.opts.peerKey)}`);
-      return false;
-    }
-    if (this.trust.check(peer, key) !== "changed") return true;
-    const message = `${peer}'s key changed to ${shown}: refusing (if expected, remove ${peer}'s line from known_peers)`;
+    const pin = this.opts.peer !== undefined && this.opts.peerKey ? { peer: this.opts.peer, key: this.opts.peerKey } : undefined;
+    const message = refusedKey(this.trust, peer, key, pin);
+    if (message === undefined) return true;
+    const seen = `${peer} ${keyToText(key)}`;
     if (this.opts.peer !== undefined) this.fail("PEER_KEY_CHANGED", message);
-    else if (!this.refusedKeys.has(`${peer} ${shown}`)) {
-      this.refusedKeys.add(`${peer} ${shown}`);
+    else if (!this.refusedKeys.has(seen)) {
+      this.refusedKeys.add(seen);
       this.opts.onEvent({ event: "error", code: "PEER_KEY_CHANGED", message });
     }
     return false;
@@ -285,6 +303,7 @@ export class HolePunchClient {
       {
         connected: (address, rtt, path) => {
           this.server.stopIntroducing();
+          this.report(init.token, path === "relay" ? PunchOutcome.RELAY : PunchOutcome.DIRECT);
           if (this.trust.check(peer, peerKey) === "new") {
             this.log.info(`trusting ${peer}'s key on first use`, { key: keyToText(peerKey), fingerprint: fingerprint(peerKey) });
             this.trust.remember(peer, peerKey);
@@ -309,7 +328,7 @@ export class HolePunchClient {
         peerTimeoutMs: this.opts.peerTimeoutMs,
         rekey: this.opts.rekey,
         relay: init.relay && this.opts.relay !== false,
-        ...this.strategy(init),
+        ...this.strategyFor(init),
         sockets: this.opts.sockets,
         random: this.opts.random,
         relayAfterMs: this.opts.relayAfterMs,
@@ -332,10 +351,15 @@ export class HolePunchClient {
     wasConnected: boolean,
   ): void {
     if (this.link !== link) return;
+    // A listener asks for introductions only to recover a link after a server move.
+    if (this.opts.peer === undefined) this.server.stopIntroducing();
     if (!wasConnected) {
       // An attempt that never connected: the initiator keeps asking (the same
       // or a fresh token) until its deadline; a listener waits for the next.
-      if (code === "PUNCH_FAILED") this.log.warn(reason);
+      if (code === "PUNCH_FAILED") {
+        this.log.warn(reason);
+        this.report(link.token, PunchOutcome.FAILED);
+      }
       return;
     }
     this.opts.onEvent({ event: "disconnected", peer, reason, unacked });
@@ -352,19 +376,16 @@ export class HolePunchClient {
 
   private fail(code: ErrorCode, message: string): void {
     if (this.done) return;
+    // Giving up while still punching: that attempt failed (reported before the Unregister).
+    if (code === "PUNCH_FAILED" && this.link?.state === "punching") this.report(this.link.token, PunchOutcome.FAILED);
     this.opts.onEvent({ event: "error", code, message });
     this.close(code);
     this.opts.onDone?.(ErrorCodes[code]);
   }
 
-  /** How to punch, from both NATs' mappings: birthday-paradox roles for easy <-> hard, port prediction for a sequential peer. */
-  private strategy(init: HolePunchInitiate): { birthday?: BirthdayRole; predictStep?: number } {
-    const mine = this.server.mapping;
-    return {
-      birthday: this.opts.sockets ? birthdayRole(mine, init.peerMapping) : undefined,
-      // A sequential peer's next ports are predictable (unless ours are random: then only the relay helps).
-      predictStep: init.peerMapping === MappingKind.SEQUENTIAL && mine !== MappingKind.DEPENDENT ? init.peerPortStep : undefined,
-    };
+  /** How to punch, from both NATs' mappings (strategy.ts). */
+  private strategyFor(init: HolePunchInitiate): Strategy {
+    return strategy(this.server.mapping, init, this.opts.sockets !== undefined);
   }
 
   private drop(reason: string): void {
@@ -372,17 +393,7 @@ export class HolePunchClient {
   }
 }
 
-/** Easy (independent) <-> hard (dependent): the hard side opens many sockets, the easy side sprays. */
-function birthdayRole(mine: MappingKind, peer: MappingKind): BirthdayRole | undefined {
-  if (mine === MappingKind.DEPENDENT && peer === MappingKind.INDEPENDENT) return "open-many";
-  if (mine === MappingKind.INDEPENDENT && peer === MappingKind.DEPENDENT) return "spray";
-  return undefined;
-}
-
-function bindToken(store: AddressTokens, server: string) {
-  return { get: () => store.get(server), set: (t: Uint8Array | undefined) => store.set(server, t) };
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return equalBytes(a, b);
+/** The address-token store seen through one key: the current server's (tokens are per server and identity). */
+function bindToken(store: AddressTokens, key: () => string) {
+  return { get: () => store.get(key()), set: (t: Uint8Array | undefined) => store.set(key(), t) };
 }

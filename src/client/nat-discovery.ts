@@ -47,7 +47,8 @@ export class NatDiscovery {
     private readonly clock: Clock,
     private readonly send: (body: Body, txid: bigint, to?: Addr) => void,
     private readonly log: Logger,
-    private readonly server: Addr,
+    /** The server's main address (the current one, with several). */
+    private readonly server: () => Addr,
     /** Called once the mapping is known. */
     private readonly learned: () => void,
     stun?: StunServers,
@@ -85,7 +86,7 @@ export class NatDiscovery {
       if (altPort) {
         this.expected++;
         this.altTxid = randomTxid();
-        const alt = (this.alt = { ip: altIp ?? this.server.ip, port: altPort });
+        const alt = (this.alt = { ip: altIp ?? this.server().ip, port: altPort });
         for (let i = 0; i < ALT_TRIES; i++) {
           this.clock.setTimer(i * ALT_RETRY_MS, () => this.mapping === MappingKind.UNSPECIFIED && this.send(probeBody(), this.altTxid, alt));
         }

@@ -2,11 +2,14 @@
 // Challenge -> signed Register), keep the registration (and the NAT mapping
 // to the server) alive, and ask for introductions. Every request is
 // retransmitted with exponential backoff. Initiates must carry a MAC made
-// with this registration's secret. No I/O: sends through the injected
-// function, times through the Clock.
+// with this registration's secret. With several server addresses it talks to
+// the current one and moves to the next (registering there from scratch) when
+// that one stops answering keepalives or a registration. No I/O: sends
+// through the injected function, times through the Clock.
 import { ErrorCode, MappingKind, type Envelope } from "../gen/holepunch/v1/holepunch_pb.ts";
 import {
   KEEPALIVE_INTERVAL,
+  REGISTER_FAILOVER_WAIT,
   REGISTER_TIMEOUT,
   REINTRODUCE_INTERVAL,
   REREGISTER_RTO_MAX,
@@ -26,6 +29,7 @@ import { initiateAuth } from "../crypto/server-auth.ts";
 import { registerBody } from "./register-body.ts";
 import type { ServerLinkEvents, ServerLinkOptions } from "./server-link-types.ts";
 import { NatDiscovery } from "./nat-discovery.ts";
+import { Keepalives } from "./keepalives.ts";
 import { randomTxid } from "./txid.ts";
 import { fromWireAddress } from "../protocol/wire-address.ts";
 
@@ -37,7 +41,6 @@ const MAX_BAD_SIGNATURES = 3;
 const NAT_DISCOVERY_WAIT = 500;
 
 type Phase = "idle" | "registering" | "registered" | "closed";
-
 
 export class ServerLink {
   private phase: Phase = "idle";
@@ -54,12 +57,11 @@ export class ServerLink {
   private versionRefused: string | undefined;
   private warnedRateLimited = false;
   private registrationSecret: Uint8Array | undefined;
-  private keepaliveTxid = 0n;
   private registerTimer: Timer | undefined;
-  private keepaliveTimer: Timer | undefined;
-  private keepaliveMs = KEEPALIVE_INTERVAL;
-  private lastAckAt = 0;
-  private warnedSilent = false;
+  private readonly keepalives: Keepalives;
+  /** Several servers: when this server's registration attempt started (or last heard from it), and rounds of servers that all stayed silent. */
+  private serverSince = 0;
+  private silentMoves = 0;
   observed: Addr | undefined;
 
   private target: string | undefined;
@@ -81,9 +83,15 @@ export class ServerLink {
     private readonly events: ServerLinkEvents,
     private readonly opts: ServerLinkOptions,
   ) {
-    this.nat = new NatDiscovery(clock, send, log, opts.server, () => {
+    const servers = opts.servers;
+    this.keepalives = new Keepalives(clock, log, {
+      send: (txid) => this.send({ case: "keepalive", value: { $typeName: "holepunch.v1.Keepalive", name: opts.name, secret: this.registrationSecret!, mapping: this.nat.mapping, portStep: this.nat.step } }, txid),
+      silent: () => this.beginRegister(),
+      dead: () => this.moveOn(),
+    }, servers.several);
+    this.nat = new NatDiscovery(clock, send, log, () => servers.current, () => {
       if (this.phase !== "registered") return; // it goes with the registration's first keepalive
-      this.sendKeepalive(); // tell the server now
+      this.keepalives.sendNow(); // tell the server now
       // The introduction went out before we knew our mapping: ask again with it (both
       // sides then get Initiates that tell them how to punch: birthday, prediction).
       if (this.target !== undefined && (this.natWaited || this.introMapping === MappingKind.UNSPECIFIED)) this.sendIntroRequest();
@@ -118,6 +126,11 @@ export class ServerLink {
     this.beginRegister();
   }
 
+  /** The peer we are asking to be introduced to, if any. */
+  get introducing(): string | undefined {
+    return this.target;
+  }
+
   /** Keep asking the server to introduce us to `target` until stopIntroducing(). */
   introduce(target: string): void {
     this.target = target;
@@ -148,7 +161,7 @@ export class ServerLink {
     }
     this.phase = "closed";
     this.registerTimer?.cancel();
-    this.keepaliveTimer?.cancel();
+    this.keepalives.stop();
     this.stopIntroducing();
   }
 
@@ -165,6 +178,7 @@ export class ServerLink {
         if (env.txid !== this.registerTxid || this.phase !== "registering" || this.cookie) return;
         this.cookie = b.value.cookie;
         this.rto = REQUEST_RTO_INITIAL;
+        this.serverSince = this.clock.now(); // this server answers: give it the full wait for the signed Register
         return this.sendRegister();
       case "registerAck":
         if (env.txid !== this.registerTxid || this.phase !== "registering") return;
@@ -175,9 +189,7 @@ export class ServerLink {
         this.badSignatures = 0;
         return this.onRegistered(fromWireAddress(b.value.observed!), b.value.keepaliveMs, b.value.serverAddresses.map(fromWireAddress));
       case "keepaliveAck": {
-        if (env.txid !== this.keepaliveTxid) return;
-        this.lastAckAt = this.clock.now();
-        this.warnedSilent = false;
+        if (!this.keepalives.acked(env.txid)) return;
         const seen = fromWireAddress(b.value.observed!);
         if (this.observed && !sameAddr(seen, this.observed)) {
           this.log.info("the server sees us at a new address", { was: formatAddr(this.observed), now: formatAddr(seen) });
@@ -212,10 +224,26 @@ export class ServerLink {
     this.cookie = undefined;
     this.registrationSecret = undefined;
     this.registerStartedAt = this.clock.now();
+    this.serverSince = this.registerStartedAt;
     this.rto = REQUEST_RTO_INITIAL;
-    this.keepaliveTimer?.cancel();
+    this.keepalives.stop();
     this.introTimer?.cancel();
     this.sendRegister();
+  }
+
+  /** Several servers: this one went silent (keepalives or registration); register at the next from scratch. */
+  private moveOn(): void {
+    const from = this.opts.servers.current;
+    const to = this.opts.servers.advance();
+    this.log.warn(`rendezvous server ${formatAddr(from)} is not answering: moving to ${formatAddr(to)}`);
+    this.beginRegisterKeepingClock(); // a first registration's budget spans every server
+    this.events.moved?.(from, to);
+  }
+
+  /** Several servers: how long a registration attempt waits for one (doubling per round of silent servers once registered). */
+  private get failoverWait(): number {
+    if (!this.everRegistered) return REGISTER_FAILOVER_WAIT;
+    return Math.min(REGISTER_FAILOVER_WAIT * 2 ** Math.floor(this.silentMoves / this.opts.servers.size), REREGISTER_RTO_MAX);
   }
 
   /** Starts over with a hello (a fresh cookie) but keeps the first attempt's start time. */
@@ -227,9 +255,15 @@ export class ServerLink {
 
   private sendRegister(): void {
     const limit = this.opts.registerTimeoutMs ?? REGISTER_TIMEOUT;
+    const servers = this.opts.servers;
     if (!this.everRegistered && this.clock.now() - this.registerStartedAt >= limit) {
       if (this.versionRefused) return this.fatal("UNSUPPORTED_VERSION", `server: ${this.versionRefused}`);
-      return this.fatal("SERVER_UNREACHABLE", `no answer from the server after ${Math.round(limit / second)} s`);
+      const who = servers.several ? `any of the ${servers.size} servers` : "the server";
+      return this.fatal("SERVER_UNREACHABLE", `no answer from ${who} after ${Math.round(limit / second)} s`);
+    }
+    if (servers.several && this.clock.now() - this.serverSince >= this.failoverWait) {
+      this.silentMoves++;
+      return this.moveOn();
     }
     // One txid per registration cycle: a late answer to an earlier copy still counts.
     this.send(this.registerBody(), this.registerTxid);
@@ -237,6 +271,7 @@ export class ServerLink {
     let wait = this.rto;
     this.rto = Math.min(this.rto * 2, this.everRegistered ? REREGISTER_RTO_MAX : REQUEST_RTO_MAX);
     if (!this.everRegistered) wait = Math.min(wait, this.registerStartedAt + limit - this.clock.now());
+    if (servers.several) wait = Math.min(wait, this.serverSince + this.failoverWait - this.clock.now());
     this.registerTimer?.cancel();
     this.registerTimer = this.clock.setTimer(wait, () => this.sendRegister());
   }
@@ -261,43 +296,18 @@ export class ServerLink {
     this.registerTimer?.cancel();
     const first = !this.everRegistered;
     this.everRegistered = true;
+    this.silentMoves = 0;
     this.phase = "registered";
     this.observed = observed;
-    this.keepaliveMs = keepaliveMs > 0 ? Math.min(keepaliveMs, KEEPALIVE_INTERVAL) : KEEPALIVE_INTERVAL;
-    this.lastAckAt = this.clock.now();
-    this.scheduleKeepalive();
+    this.keepalives.start(keepaliveMs > 0 ? Math.min(keepaliveMs, KEEPALIVE_INTERVAL) : KEEPALIVE_INTERVAL);
     const resumeIntro = this.target !== undefined; // re-registered while introducing
-    if (this.nat.mapping !== MappingKind.UNSPECIFIED) this.sendKeepalive(); // our NAT mapping, for the server's records
+    if (this.nat.mapping !== MappingKind.UNSPECIFIED) this.keepalives.sendNow(); // our NAT mapping, for the server's records
     this.events.registered(observed, first, serverAddresses);
     if (resumeIntro && this.introWithRegister && this.nat.mapping === MappingKind.UNSPECIFIED) {
       // Its Initiate (or "unknown") follows the ack; ask again only if it does not (or once we know our mapping).
       this.introRto = REQUEST_RTO_INITIAL;
       this.scheduleIntro(REQUEST_RTO_MAX);
     } else if (resumeIntro) this.sendIntroRequest();
-  }
-
-  private scheduleKeepalive(): void {
-    this.keepaliveTimer?.cancel();
-    this.keepaliveTimer = this.clock.setTimer(this.keepaliveMs, () => {
-      if (this.phase !== "registered") return;
-      const silentFor = this.clock.now() - this.lastAckAt;
-      if (silentFor > 3 * this.keepaliveMs) {
-        // Lost, restarted, or a NAT that rebound us somewhere the server can't answer: start over.
-        if (!this.warnedSilent) this.log.warn("server is not answering keepalives: registering again", { silent_s: Math.round(silentFor / second) });
-        this.warnedSilent = true;
-        return this.beginRegister();
-      }
-      this.sendKeepalive();
-      this.scheduleKeepalive();
-    });
-  }
-
-  private sendKeepalive(): void {
-    this.keepaliveTxid = randomTxid();
-    this.send(
-      { case: "keepalive", value: { $typeName: "holepunch.v1.Keepalive", name: this.opts.name, secret: this.registrationSecret!, mapping: this.nat.mapping, portStep: this.nat.step } },
-      this.keepaliveTxid,
-    );
   }
 
   private sendIntroRequest(): void {
@@ -361,7 +371,7 @@ export class ServerLink {
         return forRegister ? this.fatal("NOT_ALLOWED", `server: ${message}`) : undefined;
       case ErrorCode.NOT_REGISTERED:
         // Only an answer to our own request counts: a spoofer cannot guess the txid.
-        if (this.phase !== "registered" || (txid !== this.keepaliveTxid && txid !== this.introTxid)) return;
+        if (this.phase !== "registered" || (!this.keepalives.owns(txid) && txid !== this.introTxid)) return;
         this.log.info("server forgot us (expired or NAT rebinding): registering again", { server_said: message });
         return this.beginRegister();
       case ErrorCode.RATE_LIMITED:

@@ -2,18 +2,23 @@
 import { DEFAULT_PORT, STUN_DEFAULT_PORT } from "../constants.ts";
 import { realClock } from "../clock.ts";
 import { silentLogger, type Logger } from "../log.ts";
-import { parseHostPort } from "../net/address.ts";
+import { formatAddr, parseHostPort, type Addr } from "../net/address.ts";
 import { hasAddressOfFamily, isLoopback, localCandidates } from "../net/interfaces.ts";
-import { resolveHost } from "../net/resolve.ts";
+import { resolveAll, resolveHost } from "../net/resolve.ts";
 import { bindUdp, bindUdpAny, type UdpEndpoint } from "../net/udp.ts";
 import { HpError } from "../errors.ts";
 import type { Identity } from "../identity/keys.ts";
 import type { AddressTokens } from "./address-tokens.ts";
 import type { ClientOptions } from "./client-types.ts";
 import { HolePunchClient, type ClientEvent, type ExtraSocketsIO, type PeerTrust } from "./client.ts";
+import { dedupeAddrs, parseServerList, usableFrom, type ServerEntry } from "./server-list.ts";
 
 export interface StartClientOptions {
-  /** "host", "host:port" or "[v6]:port" of the rendezvous server. */
+  /**
+   * "host", "host:port" or "[v6]:port" of the rendezvous server, or several, comma-separated
+   * ("a.example:39738,10.0.0.2,[2001:db8::1]:39738"). A name stands for all its addresses. With
+   * more than one address the client fails over to the next when its server stops answering.
+   */
   server: string;
   name: string;
   /** This client's Ed25519 identity. */
@@ -53,21 +58,29 @@ export interface RunningClient {
 
 export async function startClient(opts: StartClientOptions): Promise<RunningClient> {
   const log = opts.log ?? silentLogger;
-  let target;
+  let entries: ServerEntry[];
   try {
-    target = parseHostPort(opts.server, DEFAULT_PORT);
+    entries = parseServerList(opts.server, DEFAULT_PORT);
   } catch (e) {
-    throw new HpError("BAD_ARGUMENT", `server address: ${(e as Error).message}`);
+    throw new HpError("BAD_ARGUMENT", (e as Error).message);
   }
-  const server = { ip: await resolveHost(target.host), port: target.port };
+  const resolved = await resolveServers(entries, log);
   const stunServers = await resolveStunServers(opts.stun ?? []);
   let client: HolePunchClient | undefined;
   const udp = await bindUdpAny({
-    hostname: opts.bindHost ?? (server.ip.includes(":") ? "::" : undefined),
+    hostname: opts.bindHost ?? (resolved.every(isV6) ? "::" : undefined),
     port: opts.bindPort ?? 0,
     log,
     onPacket: (bytes, from) => client?.handle(bytes, from),
   });
+  // Only addresses of a family this socket can reach (a dual-stack "::" reaches both).
+  const servers = usableFrom(resolved, udp.hostname);
+  if (servers.length === 0) {
+    udp.close();
+    throw new HpError("RESOLVE_FAILED", `no address of ${opts.server} is reachable from a socket bound to ${udp.hostname}`);
+  }
+  if (servers.length < resolved.length) log.info("skipping server addresses of the other family", { bound: udp.hostname, skipped: resolved.length - servers.length });
+  if (servers.length > 1) log.info("rendezvous servers, in order of use", { servers: servers.map(formatAddr).join(",") });
   // Extra sockets for birthday punching, opened on demand and closed when done.
   const extra = new Map<number, UdpEndpoint>();
   let nextId = 1;
@@ -96,10 +109,10 @@ export async function startClient(opts: StartClientOptions): Promise<RunningClie
       }
     },
   };
-  const lan = opts.lan ?? !isLoopback(server.ip);
+  const lan = opts.lan ?? !servers.every((s) => isLoopback(s.ip));
   const locals = lan ? localCandidates(udp.port, udp.hostname === "::") : [];
   client = new HolePunchClient({
-    server,
+    server: servers,
     name: opts.name,
     identity: opts.identity,
     peer: opts.peer,
@@ -114,8 +127,8 @@ export async function startClient(opts: StartClientOptions): Promise<RunningClie
     addressTokens: opts.addressTokens,
     onStream: opts.onStream,
     onDatagram: opts.onDatagram,
-    // A dual-stack socket on a host with an address in the server's other family: register that one too.
-    otherFamily: udp.hostname === "::" && !isLoopback(server.ip) && hasAddressOfFamily(!server.ip.includes(":")),
+    // A dual-stack socket on a host with an address in the servers' other family: register that one too.
+    otherFamily: udp.hostname === "::" && servers.every((s) => !isLoopback(s.ip) && hasAddressOfFamily(!isV6(s))),
     clock: realClock,
     send: (bytes, to) => udp.send(bytes, to),
     onEvent: opts.onEvent,
@@ -132,6 +145,24 @@ export async function startClient(opts: StartClientOptions): Promise<RunningClie
       sockets.close([...extra.keys()]);
     },
   };
+}
+
+const isV6 = (a: Addr): boolean => a.ip.includes(":");
+
+/**
+ * Every address of every entry, in the order given (a name's in the resolver's order), without
+ * repeats. An entry that does not resolve is skipped with a warning while others do; none: the first error.
+ */
+async function resolveServers(entries: ServerEntry[], log: Logger): Promise<Addr[]> {
+  const results = await Promise.allSettled(entries.map((e) => resolveAll(e.host)));
+  const out: Addr[] = [];
+  results.forEach((r, i) => {
+    if (r.status === "fulfilled") out.push(...r.value.map((ip) => ({ ip, port: entries[i]!.port })));
+  });
+  const failed = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (out.length === 0) throw failed[0]!.reason;
+  for (const f of failed) log.warn(`${(f.reason as Error).message}: using the other servers`);
+  return dedupeAddrs(out);
 }
 
 /** "host[:port]" of STUN servers, resolved (default port 3478). */
