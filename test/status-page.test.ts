@@ -8,14 +8,14 @@
 // the DOM shows JSON_'s, which only the page's script can have put there
 // (and only if the Content-Security-Policy let it run).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
+import { byId, runChromium } from "./support/chromium.ts";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { History } from "../src/ops/history.ts";
 import { startOpsServer, type OpsServer } from "../src/ops/http.ts";
 import type { ServerSnapshot } from "../src/ops/snapshot.ts";
 
-const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 /** Kept after the run so a person can look at it. */
 const SCREENSHOT = join(tmpdir(), "hp-status-page.png");
 const T0 = 1_700_000_000_000;
@@ -83,34 +83,14 @@ afterAll(() => server.stop());
 
 /** Runs chromium on the page; the page is rendered from PAGE, later requests get `then`. */
 async function chromium(args: string[], then: ServerSnapshot | Error = JSON_): Promise<string> {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} not found: the status-page test needs Debian's chromium (apt-get install -y chromium, or run scripts/setup.sh as root)`);
-  }
-  const profile = mkdtempSync(join(tmpdir(), "hp-chromium-"));
   try {
     next = sequence(PAGE, then);
-    const proc = Bun.spawn(
-      [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", `--user-data-dir=${profile}`, "--virtual-time-budget=5000", ...args, server.url],
-      { stdout: "pipe", stderr: "pipe" },
-    );
-    const killer = setTimeout(() => proc.kill(), 25_000);
-    const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-    clearTimeout(killer);
-    if (code !== 0) throw new Error(`chromium exited with ${code}: ${err.slice(-2000)}`);
-    return out;
+    return await runChromium(server.url, args);
   } finally {
     next = sequence(JSON_);
-    rmSync(profile, { recursive: true, force: true });
   }
 }
 
-/** The text and data-value of the element with this id, from serialized DOM. */
-function byId(dom: string, id: string): { text: string; value: string | undefined } {
-  const m = new RegExp(`<[a-z]+ [^>]*\\bid="${id}"[^>]*>([^<]*)<`).exec(dom);
-  if (!m) throw new Error(`#${id} not in the DOM`);
-  return { text: m[1]!.replace(/&amp;/g, "&"), value: /data-value="([^"]*)"/.exec(m[0])?.[1] };
-}
 const numbers = (dom: string) =>
   Object.fromEntries(
     ["clients-online", "punch-success-rate", "punches-started", "punches-direct", "punches-relay", "punches-failed", "relay-sessions", "relay-rate", "redis-status"].map((id) => [id, byId(dom, id).text]),

@@ -1,0 +1,145 @@
+// Two (or three) hp-server instances on loopback sharing a real redis-server
+// (hp-server --redis): clients of different instances find each other, a name
+// belongs to one key cluster-wide, a restarted instance takes its clients
+// back from Redis, and losing Redis degrades to per-instance service.
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { startClient, type RunningClient } from "../src/client/udp-client.ts";
+import { startServer, type RunningServer, type ServerOptions } from "../src/server/udp-server.ts";
+import { generateIdentity, type Identity } from "../src/identity/keys.ts";
+import { EventLog } from "./support/events.ts";
+import { TestRedis } from "./support/redis.ts";
+
+let redis: TestRedis;
+const servers: RunningServer[] = [];
+const clients: RunningClient[] = [];
+
+beforeAll(async () => {
+  redis = await TestRedis.start();
+});
+afterAll(async () => {
+  await redis.kill();
+});
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.stop();
+  for (const s of servers.splice(0)) s.stop();
+  await redis.send("FLUSHALL", []).catch(() => {});
+});
+
+async function instance(id: string, extra: Partial<ServerOptions> = {}): Promise<RunningServer> {
+  const s = await startServer({ host: "127.0.0.1", port: 0, altPort: false, redis: redis.url, instanceId: id, ...extra });
+  servers.push(s);
+  return s;
+}
+
+async function client(at: RunningServer, name: string, opts: { peer?: string; identity?: Identity } = {}) {
+  const log = new EventLog();
+  const c = await startClient({ server: `127.0.0.1:${at.port}`, name, identity: opts.identity ?? generateIdentity(), peer: opts.peer, onEvent: log.push });
+  clients.push(c);
+  return { c, log };
+}
+
+const count = (s: RunningServer, k: string) => s.core.stats.get(k);
+
+describe("cluster over redis", () => {
+  test("alice at one instance, bob at another: introduced across instances, connected directly", async () => {
+    const a = await instance("a");
+    const b = await instance("b");
+    const alice = await client(a, "alice");
+    await alice.log.waitEvent("registered");
+    const bob = await client(b, "bob", { peer: "alice" });
+    const [ca, cb] = await Promise.all([alice.log.waitEvent("connected"), bob.log.waitEvent("connected")]);
+    expect(ca).toMatchObject({ peer: "bob", path: "direct" });
+    expect(cb).toMatchObject({ peer: "alice", path: "direct" });
+    bob.c.client.sendLine("hello across instances");
+    await alice.log.waitMessage("hello across instances");
+    // b looked alice up in Redis and asked a to send alice's Initiate.
+    expect(count(b, "cluster_sent_introduce")).toBeGreaterThanOrEqual(1);
+    expect(count(a, "cluster_received_introduce")).toBeGreaterThanOrEqual(1);
+    expect(count(b, "punch_started")).toBe(1);
+    // Redis holds each registration under its instance.
+    expect(await redis.send("HGET", ["hp:reg:alice", "inst"])).toBe("a");
+    expect(await redis.send("HGET", ["hp:reg:bob", "inst"])).toBe("b");
+  }, 20_000);
+
+  test("a name belongs to one key across the cluster", async () => {
+    const a = await instance("a");
+    const b = await instance("b");
+    const first = await client(a, "bob");
+    await first.log.waitEvent("registered");
+    const thief = await client(b, "bob");
+    const error = await thief.log.waitEvent("error", 5000);
+    expect(error.code).toBe("NAME_TAKEN");
+    expect(count(b, "register_name_taken")).toBeGreaterThanOrEqual(1);
+    expect(b.core.registry.lookup("bob", performance.now())).toBeUndefined();
+  }, 15_000);
+
+  test("the same key registering at another instance moves the name there; the old instance forgets it", async () => {
+    const a = await instance("a");
+    const b = await instance("b");
+    const identity = generateIdentity();
+    const first = await client(a, "bob", { identity });
+    await first.log.waitEvent("registered");
+    first.c.stop();
+    clients.splice(clients.indexOf(first.c), 1);
+    // The Unregister removed it; register at a again without unregistering, by the library's
+    // crash-like path: a second client with the same key at b while a still holds it.
+    const again = await client(a, "carol", { identity });
+    await again.log.waitEvent("registered");
+    const moved = await client(b, "carol", { identity });
+    await moved.log.waitEvent("registered");
+    await waitUntil(() => count(a, "cluster_moved_out") === 1, 3000, "a forgets carol");
+    expect(a.core.registry.lookup("carol", performance.now())).toBeUndefined();
+    expect(await redis.send("HGET", ["hp:reg:carol", "inst"])).toBe("b");
+    expect(await redis.send("HGET", ["hp:reg:bob", "inst"])).toBeNull(); // unregistered
+  }, 15_000);
+
+  test("a restarted instance takes its registrations back from redis: no client registers again", async () => {
+    const a = await instance("a", { keepaliveMs: 500 });
+    const port = a.port;
+    const alice = await client(a, "alice");
+    await alice.log.waitEvent("registered");
+    await waitUntil(async () => (await redis.send("HGET", ["hp:reg:alice", "inst"])) === "a", 3000, "alice in redis");
+    a.stop();
+    servers.splice(servers.indexOf(a), 1);
+    const a2 = await instance("a", { port, keepaliveMs: 500 });
+    expect(a2.restored).toBe(1);
+    await waitUntil(() => count(a2, "keepalive_ok") >= 2, 5000, "alice's keepalives answered by the new process");
+    expect(count(a2, "register_ok") + count(a2, "register_hello")).toBe(0);
+    expect(count(a2, "keepalive_unknown")).toBe(0);
+    // And she is reachable through the restarted instance.
+    const b = await instance("b");
+    const bob = await client(b, "bob", { peer: "alice" });
+    await Promise.all([alice.log.waitEvent("connected"), bob.log.waitEvent("connected")]);
+  }, 20_000);
+
+  test("redis down: each instance still serves its own clients; when it is back, registrations are written again", async () => {
+    const a = await instance("a");
+    const b = await instance("b");
+    const alice = await client(a, "alice");
+    const dave = await client(a, "dave");
+    await Promise.all([alice.log.waitEvent("registered"), dave.log.waitEvent("registered")]);
+    await redis.kill();
+    await waitUntil(() => !a.core.cluster!.port.up && !b.core.cluster!.port.up, 3000, "both notice redis is gone");
+    // Same instance: works without redis.
+    const bob = await client(a, "bob", { peer: "alice" });
+    await Promise.all([alice.log.waitEvent("connected"), bob.log.waitEvent("connected")]);
+    // Across instances: unknown while redis is down (an answer, no crash).
+    const carol = await client(b, "carol", { peer: "dave" });
+    await carol.log.waitEvent("registered");
+    await waitUntil(() => count(b, "punch_unknown") >= 1, 5000, "b answers unknown");
+    expect(count(b, "punch_started")).toBe(0);
+    await redis.restart();
+    await waitUntil(async () => (await redis.send("HGET", ["hp:reg:dave", "inst"])) === "a", 10_000, "a writes dave again");
+    await Promise.all([carol.log.waitEvent("connected", 10_000), dave.log.waitEvent("connected", 10_000)]);
+    expect(await redis.send("HGET", ["hp:reg:carol", "inst"])).toBe("b"); // b wrote its own too
+  }, 40_000);
+});
+
+async function waitUntil(pred: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (await pred()) return;
+    await Bun.sleep(20);
+  }
+  throw new Error(`timed out after ${ms} ms waiting for: ${what}`);
+}
