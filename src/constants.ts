@@ -76,6 +76,13 @@ export const KEEPALIVE_ACK_WAIT = 1 * second;
 export const FAILOVER_AFTER_UNANSWERED = 3;
 /** Several servers: a registration one server has not answered for this long moves on to the next (doubling per silent round once registered, up to REREGISTER_RTO_MAX). */
 export const REGISTER_FAILOVER_WAIT = 3 * second;
+/**
+ * A relayed session silent this long after its path was declared dead asks for a new introduction
+ * (superseding the session). Long enough for a peer whose cluster instance died to move to another
+ * one (KEEPALIVE_INTERVAL + FAILOVER_AFTER_UNANSWERED * KEEPALIVE_ACK_WAIT = 13 s), which then
+ * relays the session's token again.
+ */
+export const RELAY_REINTRODUCE_AFTER = 15 * second;
 /** Ask again for an unknown peer after this long (jittered 1–2 s). */
 export const UNKNOWN_RETRY_MIN = 1 * second;
 export const UNKNOWN_RETRY_MAX = 2 * second;

@@ -97,7 +97,7 @@ describe("cluster operations", () => {
     expect(ma.get("process_resident_memory_bytes")).toBeGreaterThan(1e6);
     const health = await fetch(`http://127.0.0.1:${a.metricsPort}/healthz`);
     expect(health.status).toBe(200);
-    expect((await health.json()).status).toBe("ok");
+    expect(((await health.json()) as { status: string }).status).toBe("ok");
   }, 20_000);
 
   test("the status page, in headless Chromium, shows this instance's real counts", async () => {

@@ -3,7 +3,7 @@
 // (punching, then the session). Push datagrams in with handle(); it sends
 // through the injected function and reports what happens through onEvent.
 import { PunchOutcome, type Envelope, type HolePunchInitiate } from "../gen/holepunch/v1/holepunch_pb.ts";
-import { DEFAULT_CONNECT_TIMEOUT, INTRODUCTION_TTL, second } from "../constants.ts";
+import { DEFAULT_CONNECT_TIMEOUT, INTRODUCTION_TTL, RELAY_REINTRODUCE_AFTER, second } from "../constants.ts";
 import { equalBytes } from "../crypto/kdf.ts";
 import { fingerprint, keyToText } from "../identity/keys.ts";
 import type { Timer } from "../clock.ts";
@@ -27,7 +27,6 @@ import { memoryTokens, type AddressTokens } from "./address-tokens.ts";
 import { randomTxid } from "./txid.ts";
 
 export { memoryTrust, type PeerTrust } from "./trust.ts";
-
 export type { ClientEvent, ClientOptions, ExtraSocketsIO } from "./client-types.ts";
 
 const MAX_SEEN_TOKENS = 256;
@@ -204,19 +203,19 @@ export class HolePunchClient {
     }
   }
 
-  /**
-   * Several servers: we register at the next one now. A direct session needs no server. A relayed
-   * one (or a punch) used the old server's relay: ask the new one for the same peer again (it rides
-   * on the Register). Its Initiate repeats the token (relayed there now: the session goes on) or
-   * brings a new one, which supersedes the session with a fresh attempt.
-   */
+  /** We register at the next server now. Sessions go on (a relayed one with its token: a cluster's instances share relay sessions; if it stays silent, relayDead re-introduces); a punch asks again at once. */
   private onServerMoved(): void {
     this.second.stop(); // it belonged to the old server; the new one's RegisterAck starts another
     const link = this.link;
-    if (!link || link.state === "closed" || (link.state === "connected" && link.path === "direct")) return;
-    if (this.server.introducing === link.opts.peerName) return; // already asking (an initiator still punching)
-    this.log.info("asking the new server to introduce us again", { peer: link.opts.peerName, path: link.state === "connected" ? link.path : "punching" });
-    this.server.introduce(link.opts.peerName);
+    if (!link || link.state === "closed" || link.state === "connected") return;
+    this.reintroduce(link.opts.peerName, "punching");
+  }
+
+  /** Ask for the same peer again: the Initiate repeats the token (the session goes on) or a new one supersedes the session. */
+  private reintroduce(peer: string, why: string): void {
+    if (this.server.introducing === peer) return; // already asking (an initiator still punching)
+    this.log.info("asking the server to introduce us again", { peer, why });
+    this.server.introduce(peer);
     if (this.opts.peer !== undefined) this.connectTo(this.opts.peer); // an initiator gives its budget to the new attempt
   }
 
@@ -314,6 +313,8 @@ export class HolePunchClient {
           this.opts.onEvent({ event: "path", peer, address: this.describe(address), path });
         },
         message: (text) => this.opts.onEvent({ event: "message", from: peer, text }),
+        // It may come back (the peer moving to another instance of a cluster): re-introduce (superseding) only later.
+        relayDead: () => void this.opts.clock.setTimer(RELAY_REINTRODUCE_AFTER, () => link.state === "connected" && link.path === "relay" && link.session.silent && this.link === link && this.reintroduce(peer, "relay silent")),
         closed: (reason, code, unacked, wasConnected) => this.onLinkClosed(link, peer, reason, code, unacked, wasConnected),
         dropped: (reason) => this.drop(reason),
       },

@@ -21,6 +21,8 @@ export interface LinkEvents {
   /** The session moved to another path (relay -> direct upgrade). */
   pathChanged(address: Addr, path: PathKind): void;
   message(text: string): void;
+  /** Connected through the relay, and the relay went silent while we waited for answers. */
+  relayDead?(): void;
   /** `wasConnected`: the link had reached "connected" before it closed. */
   closed(reason: string, code: "PUNCH_FAILED" | "PEER_LOST" | undefined, unacked: number, wasConnected: boolean): void;
   dropped(reason: string): void;

@@ -247,6 +247,7 @@ export class PeerLink implements FrameSink {
 
   /** The direct path went silent while we waited for answers: carry on through the relay. */
   pathDead(): void {
+    if (this.state === "connected" && this.path === "relay") return this.events.relayDead?.();
     if (this.state !== "connected" || this.path !== "direct" || !this.opts.relay) return;
     this.log.info("direct path silent: moving to the relay", { peer: this.opts.peerName, was: this.peerAddr && formatAddr(this.peerAddr) });
     this.path = "relay";

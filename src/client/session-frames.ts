@@ -71,6 +71,11 @@ export class SessionFrames {
   ) {}
 
   /** Chat bytes written and not yet acknowledged by the peer. */
+  /** The path went silent while we waited for answers, and nothing has answered since. */
+  get silent(): boolean {
+    return this.deadReported;
+  }
+
   get unacked(): number {
     return (this.chat?.bufferedBytes ?? 0) + this.early.reduce((n, l) => n + l.length + 1, 0);
   }
