@@ -83,6 +83,8 @@ export const REGISTER_FAILOVER_WAIT = 3 * second;
  * relays the session's token again.
  */
 export const RELAY_REINTRODUCE_AFTER = 15 * second;
+/** How long after its start a punch's token is kept for its PunchReports (server). */
+export const PUNCH_REPORT_WINDOW = 120 * second;
 /** Ask again for an unknown peer after this long (jittered 1–2 s). */
 export const UNKNOWN_RETRY_MIN = 1 * second;
 export const UNKNOWN_RETRY_MAX = 2 * second;

@@ -5,10 +5,8 @@
 // every log line about the attempt carries it. Entries expire; the table is capped.
 import { createHash } from "node:crypto";
 import { PunchOutcome } from "../gen/holepunch/v1/holepunch_pb.ts";
-import { MAX_INTRODUCTIONS, second } from "../constants.ts";
+import { MAX_INTRODUCTIONS, PUNCH_REPORT_WINDOW } from "../constants.ts";
 
-/** How long after its start a punch's report still counts. */
-export const PUNCH_REPORT_WINDOW = 120 * second;
 
 /** The request id of the attempt with this token: 16 hex digits of SHA-256(token) (the token itself authorises relaying). */
 export function requestIdOf(token: Uint8Array): string {
