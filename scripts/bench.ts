@@ -17,6 +17,7 @@ const section = async (name: string, fn: () => Array<[string, string]> | Promise
 };
 await section("codec", benchCodec);
 await section("server load", benchServer);
+await section("server cluster (Redis)", async () => (await import("./bench/cluster.ts")).benchCluster());
 await section("stun vs coturn", async () => (await import("./bench/stun.ts")).benchStun());
 await section("connect", () => benchConnect());
 await section("connect through delayed NATs", async () => (await import("./bench/connect-nat.ts")).benchConnectNat());

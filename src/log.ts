@@ -46,3 +46,9 @@ export function createLogger(opts: {
 
 /** A logger that discards everything (library default, tests). */
 export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
+/** A logger that adds `fields` to every line (e.g. a punch attempt's request_id). */
+export function withFields(log: Logger, fields: Fields): Logger {
+  const at = (f: (msg: string, more?: Fields) => void) => (msg: string, more?: Fields) => f.call(log, msg, { ...fields, ...more });
+  return { debug: at(log.debug), info: at(log.info), warn: at(log.warn), error: at(log.error) };
+}

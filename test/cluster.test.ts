@@ -8,6 +8,7 @@ import { startServer, type RunningServer, type ServerOptions } from "../src/serv
 import { generateIdentity, type Identity } from "../src/identity/keys.ts";
 import { EventLog } from "./support/events.ts";
 import { TestRedis } from "./support/redis.ts";
+import { punchRequest, registered, scriptClient } from "./support/script-client.ts";
 
 let redis: TestRedis;
 const servers: RunningServer[] = [];
@@ -91,6 +92,32 @@ describe("cluster over redis", () => {
     expect(a.core.registry.lookup("carol", performance.now())).toBeUndefined();
     expect(await redis.send("HGET", ["hp:reg:carol", "inst"])).toBe("b");
     expect(await redis.send("HGET", ["hp:reg:bob", "inst"])).toBeNull(); // unregistered
+  }, 15_000);
+
+  test("a registration that ends without its client asking (its address taken by another name) leaves redis too", async () => {
+    const a = await instance("a");
+    const b = await instance("b");
+    const sock = await scriptClient(a.port);
+    try {
+      const id = generateIdentity();
+      await registered(sock, "alice", id);
+      expect(await redis.send("HGET", ["hp:reg:alice", "inst"])).toBe("a");
+      await registered(sock, "alice2", id); // the same address now holds alice2: alice is gone here
+      await waitUntil(async () => (await redis.send("HGET", ["hp:reg:alice", "inst"])) === null, 3000, "alice released in redis");
+      // So bob at b hears "unknown", not an Initiate towards alice2's address.
+      const bobSock = await scriptClient(b.port);
+      try {
+        const secret = await registered(bobSock, "bob", generateIdentity());
+        bobSock.send(punchRequest("alice", secret), 7n);
+        let reply = await bobSock.next();
+        while (reply.txid !== 7n) reply = await bobSock.next();
+        expect(reply.body.case).toBe("holePunchResponseUnknown");
+      } finally {
+        bobSock.close();
+      }
+    } finally {
+      sock.close();
+    }
   }, 15_000);
 
   test("a restarted instance takes its registrations back from redis: no client registers again", async () => {

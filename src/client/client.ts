@@ -8,7 +8,7 @@ import { equalBytes } from "../crypto/kdf.ts";
 import { fingerprint, keyToText } from "../identity/keys.ts";
 import type { Timer } from "../clock.ts";
 import { DecodeError, ErrorCodes, type ErrorCode } from "../errors.ts";
-import { silentLogger, type Logger } from "../log.ts";
+import { silentLogger, withFields, type Logger } from "../log.ts";
 import { formatAddr, type Addr } from "../net/address.ts";
 import { classify, decodePacket, encodePacket, type Body } from "../protocol/packet.ts";
 import { fromWireAddress } from "../protocol/wire-address.ts";
@@ -19,7 +19,7 @@ import type { ClientOptions } from "./client-types.ts";
 import type { Stream } from "../transport/index.ts";
 import { ServerLink } from "./server-link.ts";
 import { ServerList } from "./server-list.ts";
-import { PunchReports, punchReportBody } from "./punch-report.ts";
+import { PunchReports, punchReportBody, requestIdOf } from "./punch-report.ts";
 import { strategy, type Strategy } from "./strategy.ts";
 import { unwrapRelayed, wrapForRelay } from "./relay-wrap.ts";
 import { memoryTrust, refusedKey, type PeerTrust } from "./trust.ts";
@@ -298,7 +298,7 @@ export class HolePunchClient {
     const link: PeerLink = new PeerLink(
       this.opts.clock,
       (body: Body, to: Addr, via?: number) => this.sendToPeer(body, to, via),
-      this.log,
+      withFields(this.log, { request_id: requestIdOf(init.token) }),
       {
         connected: (address, rtt, path) => {
           this.server.stopIntroducing();

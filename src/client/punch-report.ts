@@ -59,3 +59,5 @@ function forgetOldest(c: Map<string, unknown> | Set<string>): void {
 function hex(b: Uint8Array): string {
   return Buffer.from(b).toString("hex");
 }
+
+export { requestIdOf } from "../protocol/request-id.ts";

@@ -3,15 +3,11 @@
 // (direct, relay, failed). Each attempt has a request id, derived from its
 // token (so every instance of a cluster logs the same id without sending it):
 // every log line about the attempt carries it. Entries expire; the table is capped.
-import { createHash } from "node:crypto";
+import { requestIdOf } from "../protocol/request-id.ts";
 import { PunchOutcome } from "../gen/holepunch/v1/holepunch_pb.ts";
 import { MAX_INTRODUCTIONS, PUNCH_REPORT_WINDOW } from "../constants.ts";
 
 
-/** The request id of the attempt with this token: 16 hex digits of SHA-256(token) (the token itself authorises relaying). */
-export function requestIdOf(token: Uint8Array): string {
-  return createHash("sha256").update(token).digest("hex").slice(0, 16);
-}
 
 interface Attempt {
   requestId: string;

@@ -29,6 +29,8 @@ export class Registry {
 
   /** Registrations evicted to make room (see register()). */
   evicted = 0;
+  /** Told of each registration that ends without its client asking (a cluster releases it in Redis too). */
+  onDropped: ((name: string, publicKey: Uint8Array) => void) | undefined;
 
   constructor(
     readonly maxClients: number,
@@ -78,7 +80,7 @@ export class Registry {
     const mapping = existing === NONE ? 0 : st.mapping[existing]!;
     // One address holds one registration: whoever registers from it now owns it
     // (unless an eviction above already removed it).
-    if (at !== NONE && at !== existing && st.holds(at, atGen)) this.remove(at);
+    if (at !== NONE && at !== existing && st.holds(at, atGen)) this.drop(at);
     if (existing !== NONE) this.remove(existing);
     const s = st.take();
     st.fill(s, name, publicKey, secret, observed, ipKey, locals, now + this.ttlMs, mapping);
@@ -136,7 +138,7 @@ export class Registry {
   sweep(now: number): number {
     let n = 0;
     while (this.oldest !== NONE && this.slots.expires[this.oldest]! <= now) {
-      this.remove(this.oldest);
+      this.drop(this.oldest);
       n++;
     }
     return n;
@@ -150,7 +152,7 @@ export class Registry {
    */
   private evictSilent(oldest: number, now: number): boolean {
     if (oldest === NONE || now - (this.slots.expires[oldest]! - this.ttlMs) < this.evictSilentAfterMs) return false;
-    this.remove(oldest);
+    this.drop(oldest);
     this.evicted++;
     return true;
   }
@@ -164,6 +166,12 @@ export class Registry {
     if (s === NONE || this.slots.expires[s]! > now) return s;
     this.remove(s);
     return NONE;
+  }
+
+  /** Removes a registration that ends without its client asking (expired, evicted, or its address taken by another name). */
+  private drop(s: number): void {
+    this.onDropped?.(this.slots.nameOf(s), this.slots.publicKeyOf(s));
+    this.remove(s);
   }
 
   private remove(s: number): void {

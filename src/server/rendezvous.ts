@@ -138,6 +138,7 @@ export class Rendezvous {
       },
     });
     this.cluster = this.introducer.cluster;
+    if (this.cluster) this.registry.onDropped = (name, key) => this.cluster!.release(name, key);
   }
 
   /** One datagram from `from`. Never throws for bad input. */

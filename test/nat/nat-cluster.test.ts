@@ -28,7 +28,7 @@ async function startInstance(net: Internet, id: string, port: number): Promise<P
 /** hp-client on `host` with a server list (first the one it should use). */
 function clusterClient(net: Internet, host: Host, servers: number[], args: string[]): Proc {
   const list = servers.map((p) => `${SERVER_IP}:${p}`).join(",");
-  return net.spawn(host.ns, [CLIENT_BIN, list, ...args, "--json"], { env: { XDG_CONFIG_HOME: dirname(clientConfigDir(host)) } });
+  return net.spawn(host.ns, [CLIENT_BIN, list, ...args, "--json", "--log-format", "json"], { env: { XDG_CONFIG_HOME: dirname(clientConfigDir(host)) } });
 }
 
 natDescribe("server cluster over redis, through real NATs", (fresh) => {
@@ -53,6 +53,10 @@ natDescribe("server cluster over redis, through real NATs", (fresh) => {
         // Instance b introduced bob to a's alice through Redis.
         expect(b.errLines.some((l) => l?.msg === "introducing" && l.to_instance === "a" && typeof l.request_id === "string")).toBe(true);
         expect(a.errLines.some((l) => l?.msg === "introducing" && l.from_instance === "b")).toBe(true);
+        // One request id for the attempt in every log: both instances' and both clients'.
+        const id = b.errLines.find((l) => l?.msg === "introducing")!.request_id;
+        expect(a.errLines.filter((l) => l?.msg === "introducing").map((l) => l!.request_id)).toContain(id);
+        for (const c of [alice, bob]) expect(c.errLines.some((l) => l?.msg === "punching" && l.request_id === id)).toBe(true);
 
         // b dies (SIGKILL: no goodbye). bob's keepalives go unanswered; he registers at a.
         const killedAt = performance.now();
