@@ -2,43 +2,14 @@
 // redis-server, real clients; /metrics scraped and parsed, the status page
 // rendered by headless Chromium with the counts the clients produced, and an
 // instance that dies: its clients move to the other one.
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { startClient, type RunningClient } from "../src/client/udp-client.ts";
-import { startServer, type RunningServer, type ServerOptions } from "../src/server/udp-server.ts";
-import { generateIdentity } from "../src/identity/keys.ts";
+import { describe, expect, test } from "bun:test";
+import type { RunningServer } from "../src/server/udp-server.ts";
+import { clusterFixture, waitUntil } from "./support/cluster.ts";
 import { byId, runChromium } from "./support/chromium.ts";
-import { EventLog } from "./support/events.ts";
-import { TestRedis } from "./support/redis.ts";
 
-let redis: TestRedis;
-const servers: RunningServer[] = [];
-const clients: RunningClient[] = [];
-
-beforeAll(async () => {
-  redis = await TestRedis.start();
-});
-afterAll(async () => {
-  await redis.kill();
-});
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.stop();
-  for (const s of servers.splice(0)) s.stop();
-  await redis.send("FLUSHALL", []).catch(() => {});
-});
-
-async function instance(id: string, extra: Partial<ServerOptions> = {}): Promise<RunningServer> {
-  const s = await startServer({ host: "127.0.0.1", port: 0, altPort: false, redis: redis.url, instanceId: id, metrics: { host: "127.0.0.1", port: 0 }, ...extra });
-  servers.push(s);
-  return s;
-}
-
-async function client(servers: RunningServer[], name: string, peer?: string) {
-  const log = new EventLog();
-  const list = servers.map((s) => `127.0.0.1:${s.port}`).join(",");
-  const c = await startClient({ server: list, name, identity: generateIdentity(), peer, onEvent: log.push });
-  clients.push(c);
-  return { c, log };
-}
+const fx = clusterFixture({ metrics: { host: "127.0.0.1", port: 0 } });
+const { instance } = fx;
+const client = (at: RunningServer[], name: string, peer?: string) => fx.client(at, name, { peer });
 
 /** Prometheus text -> "name{labels}" -> value (every sample line; comments checked for shape). */
 function parseMetrics(text: string): Map<string, number> {
@@ -57,15 +28,6 @@ async function scrape(s: RunningServer): Promise<Map<string, number>> {
   const res = await fetch(`http://127.0.0.1:${s.metricsPort}/metrics`);
   expect(res.status).toBe(200);
   return parseMetrics(await res.text());
-}
-
-async function waitUntil(pred: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await pred()) return;
-    await Bun.sleep(20);
-  }
-  throw new Error(`timed out after ${ms} ms waiting for: ${what}`);
 }
 
 describe("cluster operations", () => {
@@ -130,13 +92,12 @@ describe("cluster operations", () => {
     const erin = await client([b, a], "erin"); // idle at b: a newcomer will look for her
     await Promise.all([alice.log.waitEvent("connected"), bob.log.waitEvent("connected"), erin.log.waitEvent("registered")]);
     const diedAt = performance.now();
-    b.stop(); // its sockets close: silence, like a crash (Redis still names it)
-    servers.splice(servers.indexOf(b), 1);
+    fx.stop(b); // its sockets close: silence, like a crash (Redis still names it)
     await waitUntil(() => a.core.registry.lookup("bob", performance.now()) !== undefined, 10_000, "bob registered at a");
     const movedMs = performance.now() - diedAt;
     console.log(`bob registered at instance a ${Math.round(movedMs)} ms after b died (keepalive 1 s)`);
     expect(movedMs).toBeLessThan(1000 + 3 * 1000 + 1000); // a keepalive period, 3 resends, a registration (generous)
-    expect(await redis.send("HGET", ["hp:reg:bob", "inst"])).toBe("a");
+    expect(await fx.redis.send("HGET", ["hp:reg:bob", "inst"])).toBe("a");
     // The direct session never needed b.
     bob.c.client.sendLine("still here");
     await alice.log.waitMessage("still here");

@@ -2,43 +2,15 @@
 // (hp-server --redis): clients of different instances find each other, a name
 // belongs to one key cluster-wide, a restarted instance takes its clients
 // back from Redis, and losing Redis degrades to per-instance service.
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { startClient, type RunningClient } from "../src/client/udp-client.ts";
-import { startServer, type RunningServer, type ServerOptions } from "../src/server/udp-server.ts";
-import { generateIdentity, type Identity } from "../src/identity/keys.ts";
-import { EventLog } from "./support/events.ts";
-import { TestRedis } from "./support/redis.ts";
+import { describe, expect, test } from "bun:test";
+import type { RunningServer } from "../src/server/udp-server.ts";
+import { generateIdentity } from "../src/identity/keys.ts";
+import { clusterFixture, waitUntil } from "./support/cluster.ts";
 import { punchRequest, registered, scriptClient } from "./support/script-client.ts";
 
-let redis: TestRedis;
-const servers: RunningServer[] = [];
-const clients: RunningClient[] = [];
-
-beforeAll(async () => {
-  redis = await TestRedis.start();
-});
-afterAll(async () => {
-  await redis.kill();
-});
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.stop();
-  for (const s of servers.splice(0)) s.stop();
-  await redis.send("FLUSHALL", []).catch(() => {});
-});
-
-async function instance(id: string, extra: Partial<ServerOptions> = {}): Promise<RunningServer> {
-  const s = await startServer({ host: "127.0.0.1", port: 0, altPort: false, redis: redis.url, instanceId: id, ...extra });
-  servers.push(s);
-  return s;
-}
-
-async function client(at: RunningServer, name: string, opts: { peer?: string; identity?: Identity } = {}) {
-  const log = new EventLog();
-  const c = await startClient({ server: `127.0.0.1:${at.port}`, name, identity: opts.identity ?? generateIdentity(), peer: opts.peer, onEvent: log.push });
-  clients.push(c);
-  return { c, log };
-}
-
+const fx = clusterFixture();
+const { instance } = fx;
+const client = fx.client;
 const count = (s: RunningServer, k: string) => s.core.stats.get(k);
 
 describe("cluster over redis", () => {
@@ -58,8 +30,8 @@ describe("cluster over redis", () => {
     expect(count(a, "cluster_received_introduce")).toBeGreaterThanOrEqual(1);
     expect(count(b, "punch_started")).toBe(1);
     // Redis holds each registration under its instance.
-    expect(await redis.send("HGET", ["hp:reg:alice", "inst"])).toBe("a");
-    expect(await redis.send("HGET", ["hp:reg:bob", "inst"])).toBe("b");
+    expect(await fx.redis.send("HGET", ["hp:reg:alice", "inst"])).toBe("a");
+    expect(await fx.redis.send("HGET", ["hp:reg:bob", "inst"])).toBe("b");
   }, 20_000);
 
   test("a name belongs to one key across the cluster", async () => {
@@ -80,8 +52,7 @@ describe("cluster over redis", () => {
     const identity = generateIdentity();
     const first = await client(a, "bob", { identity });
     await first.log.waitEvent("registered");
-    first.c.stop();
-    clients.splice(clients.indexOf(first.c), 1);
+    fx.stopClient(first.c);
     // The Unregister removed it; register at a again without unregistering, by the library's
     // crash-like path: a second client with the same key at b while a still holds it.
     const again = await client(a, "carol", { identity });
@@ -90,8 +61,8 @@ describe("cluster over redis", () => {
     await moved.log.waitEvent("registered");
     await waitUntil(() => count(a, "cluster_moved_out") === 1, 3000, "a forgets carol");
     expect(a.core.registry.lookup("carol", performance.now())).toBeUndefined();
-    expect(await redis.send("HGET", ["hp:reg:carol", "inst"])).toBe("b");
-    expect(await redis.send("HGET", ["hp:reg:bob", "inst"])).toBeNull(); // unregistered
+    expect(await fx.redis.send("HGET", ["hp:reg:carol", "inst"])).toBe("b");
+    expect(await fx.redis.send("HGET", ["hp:reg:bob", "inst"])).toBeNull(); // unregistered
   }, 15_000);
 
   test("a registration that ends without its client asking (its address taken by another name) leaves redis too", async () => {
@@ -101,9 +72,9 @@ describe("cluster over redis", () => {
     try {
       const id = generateIdentity();
       await registered(sock, "alice", id);
-      expect(await redis.send("HGET", ["hp:reg:alice", "inst"])).toBe("a");
+      expect(await fx.redis.send("HGET", ["hp:reg:alice", "inst"])).toBe("a");
       await registered(sock, "alice2", id); // the same address now holds alice2: alice is gone here
-      await waitUntil(async () => (await redis.send("HGET", ["hp:reg:alice", "inst"])) === null, 3000, "alice released in redis");
+      await waitUntil(async () => (await fx.redis.send("HGET", ["hp:reg:alice", "inst"])) === null, 3000, "alice released in redis");
       // So bob at b hears "unknown", not an Initiate towards alice2's address.
       const bobSock = await scriptClient(b.port);
       try {
@@ -125,9 +96,8 @@ describe("cluster over redis", () => {
     const port = a.port;
     const alice = await client(a, "alice");
     await alice.log.waitEvent("registered");
-    await waitUntil(async () => (await redis.send("HGET", ["hp:reg:alice", "inst"])) === "a", 3000, "alice in redis");
-    a.stop();
-    servers.splice(servers.indexOf(a), 1);
+    await waitUntil(async () => (await fx.redis.send("HGET", ["hp:reg:alice", "inst"])) === "a", 3000, "alice in redis");
+    fx.stop(a);
     const a2 = await instance("a", { port, keepaliveMs: 500 });
     expect(a2.restored).toBe(1);
     await waitUntil(() => count(a2, "keepalive_ok") >= 2, 5000, "alice's keepalives answered by the new process");
@@ -145,7 +115,7 @@ describe("cluster over redis", () => {
     const alice = await client(a, "alice");
     const dave = await client(a, "dave");
     await Promise.all([alice.log.waitEvent("registered"), dave.log.waitEvent("registered")]);
-    await redis.kill();
+    await fx.redis.kill();
     await waitUntil(() => !a.core.cluster!.port.up && !b.core.cluster!.port.up, 3000, "both notice redis is gone");
     // Same instance: works without redis.
     const bob = await client(a, "bob", { peer: "alice" });
@@ -155,18 +125,10 @@ describe("cluster over redis", () => {
     await carol.log.waitEvent("registered");
     await waitUntil(() => count(b, "punch_unknown") >= 1, 5000, "b answers unknown");
     expect(count(b, "punch_started")).toBe(0);
-    await redis.restart();
-    await waitUntil(async () => (await redis.send("HGET", ["hp:reg:dave", "inst"])) === "a", 10_000, "a writes dave again");
+    await fx.redis.restart();
+    await waitUntil(async () => (await fx.redis.send("HGET", ["hp:reg:dave", "inst"])) === "a", 10_000, "a writes dave again");
     await Promise.all([carol.log.waitEvent("connected", 10_000), dave.log.waitEvent("connected", 10_000)]);
-    expect(await redis.send("HGET", ["hp:reg:carol", "inst"])).toBe("b"); // b wrote its own too
+    expect(await fx.redis.send("HGET", ["hp:reg:carol", "inst"])).toBe("b"); // b wrote its own too
   }, 40_000);
 });
 
-async function waitUntil(pred: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await pred()) return;
-    await Bun.sleep(20);
-  }
-  throw new Error(`timed out after ${ms} ms waiting for: ${what}`);
-}

@@ -25,8 +25,8 @@ import type { Registration, Registry } from "./registry.ts";
 import type { SecondAddresses } from "./second-addresses.ts";
 import type { Stats } from "./stats.ts";
 
-/** What the bridge needs from its Rendezvous. */
-export interface BridgeHost {
+/** The parts of a Rendezvous its helpers (Introducer, ClusterBridge) share. */
+export interface ServerParts {
   registry: Registry;
   seconds: SecondAddresses;
   relays: RelayTable | undefined;
@@ -34,6 +34,10 @@ export interface BridgeHost {
   log: Logger;
   now(): number;
   randomBytes(n: number): Uint8Array;
+}
+
+/** What the bridge needs from its Rendezvous. */
+export interface BridgeHost extends ServerParts {
   sendInitiate(to: Registration, peer: PeerInfo, token: Uint8Array, initiator: boolean, txid: bigint, requestId: string): void;
   sendUnknown(to: Addr, txid: bigint, target: string): void;
   sendRelay(to: Addr, token: Uint8Array, payload: Uint8Array): boolean;

@@ -6,28 +6,17 @@
 import type { HolePunchInitiate, PunchReport } from "../gen/holepunch/v1/holepunch_pb.ts";
 import { equalBytes } from "../crypto/kdf.ts";
 import { initiateAuth } from "../crypto/server-auth.ts";
-import type { Logger } from "../log.ts";
 import type { Addr } from "../net/address.ts";
 import type { Body } from "../protocol/packet.ts";
-import { ClusterBridge } from "./cluster-bridge.ts";
+import { ClusterBridge, type ServerParts } from "./cluster-bridge.ts";
 import type { ClusterPort } from "./cluster-port.ts";
 import { candidatesOf, Introductions, type PeerInfo } from "./introductions.ts";
 import { unpackMapping } from "./mapping.ts";
 import { PunchTracker } from "./punch-tracker.ts";
-import type { RelayTable } from "./relay.ts";
-import type { Registration, Registry } from "./registry.ts";
-import type { SecondAddresses } from "./second-addresses.ts";
-import type { Stats } from "./stats.ts";
+import type { Registration } from "./registry.ts";
 import type { PunchTotals } from "../ops/snapshot.ts";
 
-export interface IntroducerDeps {
-  registry: Registry;
-  seconds: SecondAddresses;
-  relays: RelayTable | undefined;
-  stats: Stats;
-  log: Logger;
-  now(): number;
-  randomBytes(n: number): Uint8Array;
+export interface IntroducerDeps extends ServerParts {
   /** Sends to a registered (verified) client: no anti-amplification bound. */
   sendVerified(to: Addr, txid: bigint, body: Body): boolean;
   cluster?: ClusterPort;
