@@ -26,7 +26,7 @@ export { Stream, TransportError } from "./transport/index.ts";
 export { HpError } from "./errors.ts";
 
 export interface SessionOptions {
-  /** "host", "host:port" or "[v6]:port" of the rendezvous server (default port 39738). */
+  /** "host", "host:port" or "[v6]:port" of the rendezvous server (default port 39738), or several, comma-separated: the client fails over between them (protocol.md §4.16). */
   server: string;
   /** Our name on the server (1–32 of A-Z a-z 0-9 . _ -). */
   name: string;
