@@ -7,6 +7,7 @@ import type { RunningServer } from "../src/server/udp-server.ts";
 import { generateIdentity } from "../src/identity/keys.ts";
 import { clusterFixture, waitUntil } from "./support/cluster.ts";
 import { punchRequest, registered, scriptClient } from "./support/script-client.ts";
+import { TestRedis } from "./support/redis.ts";
 
 const fx = clusterFixture();
 const { instance } = fx;
@@ -130,5 +131,19 @@ describe("cluster over redis", () => {
     await Promise.all([carol.log.waitEvent("connected", 10_000), dave.log.waitEvent("connected", 10_000)]);
     expect(await fx.redis.send("HGET", ["hp:reg:carol", "inst"])).toBe("b"); // b wrote its own too
   }, 40_000);
+
+  test("an instance started while redis is down serves its clients, and joins the cluster when redis comes up", async () => {
+    const late = new TestRedis(fx.redis.port + 1);
+    const a = await instance("a", { redis: late.url });
+    expect(a.core.cluster!.port.up).toBe(false);
+    const alice = await client(a, "alice");
+    await alice.log.waitEvent("registered");
+    try {
+      await late.restart();
+      await waitUntil(async () => (await late.send("HGET", ["hp:reg:alice", "inst"])) === "a", 10_000, "alice written once redis is up");
+    } finally {
+      await late.kill();
+    }
+  }, 20_000);
 });
 

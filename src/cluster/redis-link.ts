@@ -18,6 +18,8 @@ export class RedisLink {
   private timer: Timer | undefined;
   private closed = false;
   private wasUp = false;
+  /** This outage (or the first failed start) has been logged. */
+  private warned = false;
 
   constructor(
     url: string,
@@ -50,11 +52,14 @@ export class RedisLink {
     try {
       await this.client.connect();
     } catch (e) {
-      if (!this.wasUp && this.wait === RECONNECT_MIN) this.log.warn("redis unreachable: serving this instance's clients only until it is back", { role: this.role, error: (e as Error).message });
+      if (!this.warned) this.log.warn("redis unreachable: serving this instance's clients only until it is back", { role: this.role, error: (e as Error).message });
+      this.warned = true;
       return this.retry();
     }
     if (this.closed) return this.client.close();
+    if (this.warned) this.log.info("redis is back", { role: this.role });
     this.wait = RECONNECT_MIN;
+    this.warned = false;
     this.wasUp = true;
     this.onUp();
   }
@@ -63,7 +68,8 @@ export class RedisLink {
     if (this.closed) return;
     if (this.wasUp) {
       this.wasUp = false;
-      this.log.warn("lost redis: serving this instance's clients only until it is back", { role: this.role, error: e?.message });
+      if (!this.warned) this.log.warn("lost redis: serving this instance's clients only until it is back", { role: this.role, error: e?.message });
+      this.warned = true;
       this.onDown();
     }
     this.retry();
