@@ -119,6 +119,7 @@ async function run(serverArg: string | undefined, name: string | undefined, peer
   const exit = (code: number, reason: string) => {
     if (exiting) return;
     exiting = true;
+    if (code !== 0 && reason !== "done") log.error(reason, { exit_code: code });
     running?.stop(reason);
     // Let stdout drain before the process goes.
     setTimeout(() => process.exit(code), 20);

@@ -75,6 +75,7 @@ export function pipeSession(done: (code: number, why: string) => void, failCode:
       oursDone = true;
       finish();
     } catch (e) {
+      await settle(); // the session may have closed with the peer's PIPE_COMPLETE, whose event can come after
       if (peerComplete) {
         // Our last ACK was lost, but the peer read everything we sent.
         oursDone = true;
@@ -111,6 +112,9 @@ export function pipeSession(done: (code: number, why: string) => void, failCode:
     },
   };
 }
+
+/** Lets the events of the datagram that ended the session arrive (the `disconnected` event may come after a stream's end). */
+const settle = () => new Promise((r) => setTimeout(r, 10));
 
 function fmt(bytes: number): string {
   const units = ["B", "KiB", "MiB", "GiB"];
