@@ -1,5 +1,5 @@
 // The processes of the cluster bench (scripts/bench/cluster.ts): how it
-// starts them (rendezvous servers, one redis-server) and reads their CPU time.
+// starts them (rendezvous servers; redis-server is test/support/redis.ts) and reads their CPU time.
 // Every one is kept in `children`, for the bench to kill in its finally
 // blocks and on ^C.
 //
@@ -11,7 +11,8 @@
 // SIGTERM/SIGINT or when stdin closes (the bench is gone).
 //
 //   bun scripts/bench/cluster-server.ts [--redis redis://127.0.0.1:6379] [--instance a]
-import { RedisClient, type Subprocess } from "bun";
+import type { Subprocess } from "bun";
+import type { TestRedis } from "../../test/support/redis.ts";
 import { readFileSync } from "node:fs";
 import { CLK_TCK, cpuSeconds } from "./proc-stats.ts";
 import { createLogger } from "../../src/log.ts";
@@ -24,7 +25,6 @@ const HOST = "127.0.0.1";
 export const children = new Set<Subprocess>();
 
 export type BenchServer = { p: Subprocess<"pipe", "pipe", "pipe">; port: number; stats(): Promise<Record<string, unknown>> };
-export type BenchRedis = { p: Subprocess; url: string; client: RedisClient };
 
 async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
   const dec = new TextDecoder();
@@ -64,35 +64,13 @@ export async function spawnServer(args: string[]): Promise<BenchServer> {
   return { p, port: Number(m[1]), stats };
 }
 
-/** redis-server on a free loopback port, no persistence; resolves once it answers PING. */
-export async function startRedis(): Promise<BenchRedis> {
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const probe = Bun.listen({ hostname: HOST, port: 0, socket: { data() {} } });
-    const port = probe.port;
-    probe.stop(true);
-    const p = Bun.spawn(["redis-server", "--port", String(port), "--bind", HOST, "--save", "", "--appendonly", "no", "--protected-mode", "no"], { stdout: "ignore", stderr: "ignore" });
-    children.add(p);
-    const url = `redis://${HOST}:${port}`;
-    for (const deadline = Date.now() + 5 * second; Date.now() < deadline && p.exitCode === null; await Bun.sleep(20)) {
-      const client = new RedisClient(url, { autoReconnect: false, connectionTimeout: 200 });
-      try {
-        await client.connect();
-        if ((await client.send("PING", [])) === "PONG") return { p, url, client };
-      } catch {}
-      client.close();
-    }
-    await stop(p);
-  }
-  throw new Error("could not start redis-server (is it installed? scripts/setup.sh)");
-}
-
 /** CPU seconds so far: the servers (summed), redis-server, this process, and the whole machine (all cores, /proc/stat: all but idle and iowait). */
-export function cpuNow(servers: BenchServer[], redis: BenchRedis | undefined): { servers: number; redis: number; self: number; machine: number } {
+export function cpuNow(servers: BenchServer[], redis: TestRedis | undefined): { servers: number; redis: number; self: number; machine: number } {
   const f = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
   const self = process.cpuUsage();
   return {
     servers: servers.reduce((sum, s) => sum + (cpuSeconds(s.p.pid) ?? NaN), 0),
-    redis: redis ? (cpuSeconds(redis.p.pid) ?? NaN) : 0,
+    redis: redis?.process ? (cpuSeconds(redis.process.pid) ?? NaN) : 0,
     self: (self.user + self.system) / 1e6,
     machine: (f.reduce((a, b) => a + b, 0) - f[3]! - f[4]!) / CLK_TCK,
   };

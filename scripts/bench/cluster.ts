@@ -24,7 +24,8 @@ import { ErrorCode } from "../../src/gen/holepunch/v1/holepunch_pb.ts";
 import { generateIdentity } from "../../src/identity/keys.ts";
 import { decodePacket, encodePacket } from "../../src/protocol/packet.ts";
 import { hello, punchRequest, signedRegister } from "../../test/support/script-client.ts";
-import { children, cpuNow, spawnServer, startRedis, stop, type BenchRedis as Redis, type BenchServer as Server } from "./cluster-server.ts";
+import { children, cpuNow, spawnServer, stop, type BenchServer as Server } from "./cluster-server.ts";
+import { TestRedis as Redis } from "../../test/support/redis.ts";
 
 const second = 1000;
 const WARMUP = 1 * second;
@@ -222,7 +223,7 @@ function anomalies(stats: Record<string, unknown>[]): string[] {
 }
 
 async function run(cfg: Config, redis: Redis | undefined, load: typeof registrations | typeof punches) {
-  if (cfg.redis) await redis!.client.send("FLUSHALL", []);
+  if (cfg.redis) await redis!.send("FLUSHALL", []);
   const args = (k: number) => (cfg.redis ? ["--redis", redis!.url, "--instance", `bench-${"ab"[k]}`] : []);
   const servers: Server[] = [];
   try {
@@ -264,12 +265,12 @@ function rowsOf(rs: Result[], what: string, per: string): Array<[string, string]
 }
 
 export async function benchCluster(): Promise<Array<[string, string]>> {
-  const onSignal = () => (children.forEach((p) => p.kill(9)), process.exit(130));
+  let redis: Redis | undefined;
+  const onSignal = () => (children.forEach((p) => p.kill(9)), redis?.process?.kill(9), process.exit(130));
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
-  let redis: Redis | undefined;
   try {
-    redis = await startRedis();
+    redis = await Redis.start();
     const rows: Array<[string, string]> = [];
     for (const [load, what, per] of [[registrations, "registrations", "registration"], [punches, "punch requests", "request"]] as const) {
       // Interleaved rounds, in turn forwards and backwards (the first of a series runs slower): each configuration
@@ -285,7 +286,7 @@ export async function benchCluster(): Promise<Array<[string, string]>> {
     }
     return rows;
   } finally {
-    redis?.client.close();
+    await redis?.kill();
     for (const p of [...children]) await stop(p);
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);

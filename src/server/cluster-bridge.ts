@@ -40,6 +40,8 @@ export interface ServerParts {
 export interface BridgeHost extends ServerParts {
   sendInitiate(to: Registration, peer: PeerInfo, token: Uint8Array, initiator: boolean, txid: bigint, requestId: string): void;
   sendUnknown(to: Addr, txid: bigint, target: string): void;
+  /** What an Initiate tells about a local registration. */
+  peerInfo(reg: Registration): PeerInfo;
   sendRelay(to: Addr, token: Uint8Array, payload: Uint8Array): boolean;
   /** An introduction: its request id (punch tracking: `counts` where the requester is). */
   punchStarted(token: Uint8Array, counts: boolean): { requestId: string; fresh: boolean };
@@ -141,7 +143,7 @@ export class ClusterBridge {
     const { key, where } = pairOf(requester, target);
     const token = await this.port.introToken(key, where, h.randomBytes(TOKEN_BYTES), INTRODUCTION_TTL);
     if (!requester.current) return;
-    const mine = this.peerInfo(requester);
+    const mine = h.peerInfo(requester);
     const delivered = await this.send(rec.instance, {
       case: "introduce",
       value: {
@@ -249,10 +251,6 @@ export class ClusterBridge {
       n++;
     }
     if (n > 0) this.host.log.info("cluster: writing this instance's registrations to redis", { registrations: n });
-  }
-
-  peerInfo(reg: Registration): PeerInfo {
-    return { name: reg.name, publicKey: reg.publicKey, candidates: candidatesOf(reg, this.host.seconds.get(reg, this.host.now())), mapping: reg.mapping };
   }
 
   private recordOf(reg: Registration): ClusterRecord {

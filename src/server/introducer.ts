@@ -36,6 +36,7 @@ export class Introducer {
         ...d,
         sendInitiate: (to, peer, token, initiator, txid) => this.sendInitiate(to, peer, token, initiator, txid),
         sendUnknown: (to, txid, target) => this.sendUnknown(to, txid, target),
+        peerInfo: (reg) => this.peerInfo(reg),
         sendRelay: (to, token, payload) => d.sendVerified(to, 0n, { case: "relayData", value: { $typeName: "holepunch.v1.RelayData", token, secret: new Uint8Array(), payload } }),
         punchStarted: (token, counts) => this.punchStarted(token, counts),
       });

@@ -7,6 +7,11 @@ export class TestRedis {
   private proc: Subprocess | undefined;
   constructor(readonly port: number) {}
 
+  /** The running redis-server (its pid for CPU accounting, kill on ^C). */
+  get process(): Subprocess | undefined {
+    return this.proc;
+  }
+
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
   }
